@@ -1,0 +1,4 @@
+//! spar-host: SPaR self-play training with a native engine and sandboxed WebAssembly plugins.
+
+pub mod cli;
+pub mod plugins;

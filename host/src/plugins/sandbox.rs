@@ -1,0 +1,188 @@
+//! What confines a plugin: the store state it runs with, its memory limit, its time limit, and
+//! how a limit hit or a trap becomes an error that names the plugin, the function and the limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::{ResourceLimiter, Store, Trap};
+
+use super::error::{Limit, PluginError};
+
+/// How often the engine's epoch advances; the time limit is counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resource limits for every instance of a plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most linear memory an instance may hold, in bytes.
+    pub memory_bytes: usize,
+    /// Longest one call may run.
+    pub call_timeout: Duration,
+    /// Most table elements an instance may hold.
+    pub table_elements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            call_timeout: Duration::from_secs(1),
+            table_elements: 100_000,
+        }
+    }
+}
+
+impl Limits {
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        let ticks = self.call_timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    }
+}
+
+/// Memory/table limiter that remembers which limit it enforced, so the error can say so (a failed
+/// grow otherwise surfaces as an anonymous trap).
+struct Limiter {
+    memory_bytes: usize,
+    table_elements: usize,
+    hit: Option<Limit>,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.hit = Some(Limit::Memory {
+                limit_bytes: self.memory_bytes,
+            });
+            wasmtime::bail!("memory limit of {} bytes reached", self.memory_bytes);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.table_elements {
+            self.hit = Some(Limit::Table {
+                limit_elements: self.table_elements,
+            });
+            wasmtime::bail!("table limit of {} elements reached", self.table_elements);
+        }
+        Ok(true)
+    }
+}
+
+/// The data a plugin's store carries: everything the plugin can reach is in here.
+pub struct PluginState {
+    plugin: Arc<str>,
+    limiter: Limiter,
+    /// The last panic message the plugin logged, attached to the trap that follows it.
+    last_panic: Option<String>,
+}
+
+/// Longest log line kept from a plugin; the rest is cut so a plugin cannot flood the host.
+const MAX_LOG_LINE: usize = 4096;
+
+impl PluginState {
+    pub(crate) fn new(plugin: Arc<str>, limits: &Limits) -> Self {
+        PluginState {
+            plugin,
+            limiter: Limiter {
+                memory_bytes: limits.memory_bytes,
+                table_elements: limits.table_elements,
+                hit: None,
+            },
+            last_panic: None,
+        }
+    }
+
+    pub(crate) fn log(&mut self, level: tracing::Level, message: &str) {
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut end = MAX_LOG_LINE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message = &message[..end];
+        }
+        if let Some(panic) = message.strip_prefix("panicked: ") {
+            self.last_panic = Some(panic.to_string());
+        }
+        let plugin = &*self.plugin;
+        match level {
+            tracing::Level::ERROR => tracing::error!(plugin, "{message}"),
+            tracing::Level::WARN => tracing::warn!(plugin, "{message}"),
+            tracing::Level::INFO => tracing::info!(plugin, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(plugin, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(plugin, "{message}"),
+        }
+    }
+}
+
+/// A fresh store for one instance, with the limits wired in.
+pub(crate) fn new_store(
+    engine: &wasmtime::Engine,
+    plugin: Arc<str>,
+    limits: &Limits,
+) -> Store<PluginState> {
+    let mut store = Store::new(engine, PluginState::new(plugin, limits));
+    store.limiter(|state| &mut state.limiter);
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(limits.deadline_ticks());
+    store
+}
+
+/// Arm the time limit and clear per-call state before a call.
+pub(crate) fn before_call(store: &mut Store<PluginState>, limits: &Limits) {
+    store.set_epoch_deadline(limits.deadline_ticks());
+    let state = store.data_mut();
+    state.limiter.hit = None;
+    state.last_panic = None;
+}
+
+/// Turn a failed call into an error naming the plugin, the function and the limit or trap.
+pub(crate) fn classify(
+    store: &Store<PluginState>,
+    function: &str,
+    limits: &Limits,
+    error: wasmtime::Error,
+) -> PluginError {
+    let state = store.data();
+    let plugin = state.plugin.to_string();
+    let function = function.to_string();
+    if let Some(limit) = state.limiter.hit.clone() {
+        return PluginError::LimitExceeded {
+            plugin,
+            function,
+            limit,
+        };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => PluginError::LimitExceeded {
+            plugin,
+            function,
+            limit: Limit::Time {
+                limit: limits.call_timeout,
+            },
+        },
+        Some(trap) => PluginError::Trapped {
+            plugin,
+            function,
+            reason: match &state.last_panic {
+                Some(panic) => format!("{panic} ({trap})"),
+                None => trap.to_string(),
+            },
+        },
+        None => PluginError::Trapped {
+            plugin,
+            function,
+            reason: format!("{error:#}"),
+        },
+    }
+}

@@ -1,0 +1,53 @@
+//! The `pair-filter` role: which preference pairs reach training.
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "pair-filter",
+        with: {
+            "spar:plugins/types@0.1.0": crate::base::spar::plugins::types,
+            "spar:plugins/host@0.1.0": crate::base::spar::plugins::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "__spar_export_filter",
+        default_bindings_module: "spar_plugin_sdk::filter::bindings",
+    });
+}
+
+use crate::PluginInfo;
+use bindings::exports::spar::plugins::filter_api as api;
+pub use api::{Decision, Pair};
+
+/// A pair filter. `config` is the filter's section of the run config as a JSON object.
+pub trait PairFilter: 'static {
+    /// Who this plugin is.
+    fn info() -> PluginInfo;
+    /// One decision per pair, in order.
+    fn filter(config: &str, pairs: Vec<Pair>) -> Result<Vec<Decision>, String>;
+}
+
+#[doc(hidden)]
+pub struct Adapter<T>(std::marker::PhantomData<T>);
+
+impl<T: PairFilter> api::Guest for Adapter<T> {
+    fn info() -> PluginInfo {
+        crate::__enter();
+        T::info()
+    }
+    fn filter(config: String, pairs: Vec<Pair>) -> Result<Vec<Decision>, String> {
+        crate::__enter();
+        T::filter(&config, pairs)
+    }
+}
+
+/// Export a [`PairFilter`] implementation as this component's pair filter.
+#[macro_export]
+macro_rules! export_filter {
+    ($ty:ty) => {
+        const _: () = {
+            type __SparFilter = $crate::filter::Adapter<$ty>;
+            $crate::filter::bindings::__spar_export_filter!(__SparFilter with_types_in $crate::filter::bindings);
+        };
+    };
+}

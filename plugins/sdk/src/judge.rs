@@ -1,0 +1,131 @@
+//! The `judge` role: the refiner's judge and refinement prompts and their parsers.
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "judge",
+        with: {
+            "spar:plugins/types@0.1.0": crate::base::spar::plugins::types,
+            "spar:plugins/host@0.1.0": crate::base::spar::plugins::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "__spar_export_judge",
+        default_bindings_module: "spar_plugin_sdk::judge::bindings",
+    });
+}
+
+use crate::{Message, PluginInfo};
+use bindings::exports::spar::plugins::judge_api as api;
+
+/// The marker a SPaR judgment ends with; the verdict follows it.
+pub const JUDGEMENT_MARKER: &str = "Final Judgement (if the Output accurately follows the Prompt):";
+/// The markers around a refined response.
+pub const REFINED_START: &str = "[[start]]";
+/// See [`REFINED_START`].
+pub const REFINED_END: &str = "[[end]]";
+
+/// A judge plugin. The parsers default to SPaR's formats, so a judge that only rewords the
+/// prompts implements `info`, `judge_prompt` and `refine_prompt`.
+pub trait Judge: 'static {
+    /// Who this plugin is.
+    fn info() -> PluginInfo;
+
+    /// The conversation asking whether `response` follows every constraint of `instruction`.
+    fn judge_prompt(instruction: &str, response: &str) -> Vec<Message>;
+
+    /// The verdict of one judgment. Default: SPaR's rule, the first of `Yes`/`No` after the last
+    /// [`JUDGEMENT_MARKER`]; no marker or neither word gives `None`.
+    fn parse_judgment(text: &str) -> Option<bool> {
+        parse_spar_judgment(text)
+    }
+
+    /// The conversation asking for a refinement that fixes what `critique` found.
+    fn refine_prompt(instruction: &str, response: &str, critique: &str) -> Vec<Message>;
+
+    /// The refined response of one refinement. Default: SPaR's rule, the trimmed text between
+    /// the last [`REFINED_START`] and the [`REFINED_END`] after it.
+    fn parse_refinement(text: &str) -> Option<String> {
+        parse_spar_refinement(text)
+    }
+}
+
+/// SPaR's verdict rule (see [`Judge::parse_judgment`]).
+pub fn parse_spar_judgment(text: &str) -> Option<bool> {
+    let (_, after) = text.rsplit_once(JUDGEMENT_MARKER)?;
+    let yes = after.find("Yes");
+    let no = after.find("No");
+    match (yes, no) {
+        (Some(y), Some(n)) => Some(y < n),
+        (Some(_), None) => Some(true),
+        (None, Some(_)) => Some(false),
+        (None, None) => None,
+    }
+}
+
+/// SPaR's refinement rule (see [`Judge::parse_refinement`]).
+pub fn parse_spar_refinement(text: &str) -> Option<String> {
+    let (_, after) = text.rsplit_once(REFINED_START)?;
+    let (inside, _) = after.split_once(REFINED_END)?;
+    let inside = inside.trim();
+    (!inside.is_empty()).then(|| inside.to_string())
+}
+
+#[doc(hidden)]
+pub struct Adapter<T>(std::marker::PhantomData<T>);
+
+impl<T: Judge> api::Guest for Adapter<T> {
+    fn info() -> PluginInfo {
+        crate::__enter();
+        T::info()
+    }
+    fn judge_prompt(instruction: String, response: String) -> Vec<Message> {
+        crate::__enter();
+        T::judge_prompt(&instruction, &response)
+    }
+    fn parse_judgment(text: String) -> Option<bool> {
+        crate::__enter();
+        T::parse_judgment(&text)
+    }
+    fn refine_prompt(instruction: String, response: String, critique: String) -> Vec<Message> {
+        crate::__enter();
+        T::refine_prompt(&instruction, &response, &critique)
+    }
+    fn parse_refinement(text: String) -> Option<String> {
+        crate::__enter();
+        T::parse_refinement(&text)
+    }
+}
+
+/// Export a [`Judge`] implementation as this component's judge.
+#[macro_export]
+macro_rules! export_judge {
+    ($ty:ty) => {
+        const _: () = {
+            type __SparJudge = $crate::judge::Adapter<$ty>;
+            $crate::judge::bindings::__spar_export_judge!(__SparJudge with_types_in $crate::judge::bindings);
+        };
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judgment_takes_first_word_after_last_marker() {
+        let t = format!("Yes I checked.\n{JUDGEMENT_MARKER} No, because Yes was wrong");
+        assert_eq!(parse_spar_judgment(&t), Some(false));
+        assert_eq!(parse_spar_judgment(&format!("{JUDGEMENT_MARKER} Yes")), Some(true));
+        assert_eq!(parse_spar_judgment("Yes"), None);
+        assert_eq!(parse_spar_judgment(&format!("{JUDGEMENT_MARKER} maybe")), None);
+    }
+
+    #[test]
+    fn refinement_between_markers() {
+        let t = "Reflection...\nFinal Refined Output: [[start]]\n  Hello.\n[[end]] trailing";
+        assert_eq!(parse_spar_refinement(t).as_deref(), Some("Hello."));
+        assert_eq!(parse_spar_refinement("[[start]] no end"), None);
+        assert_eq!(parse_spar_refinement("[[start]]  [[end]]"), None);
+    }
+}
