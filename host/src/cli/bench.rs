@@ -54,7 +54,8 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                     })?,
             };
             let prompt = "Write a haiku about rivers. Do not use any commas.";
-            let response = "Water finds its way\nthrough stone and root and shadow\nto the patient sea";
+            let response =
+                "Water finds its way\nthrough stone and root and shadow\nto the patient sea";
 
             let started = Instant::now();
             for _ in 0..instances {
@@ -71,9 +72,20 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             let per_call = started.elapsed() / calls.max(1);
 
             println!("plugin        {} ({})", plugin.name(), file.display());
-            println!("load          {:.1} ms (read, inspect, compile, pre-instantiate, info)", ms(load));
-            println!("instantiate   {:.1} us per fresh instance (mean of {instances})", us(instantiate));
-            println!("check `{id}`  {} ns per call (mean of {calls}, {} + {} bytes of text)", per_call.as_nanos(), prompt.len(), response.len());
+            println!(
+                "load          {:.1} ms (read, inspect, compile, pre-instantiate, info)",
+                ms(load)
+            );
+            println!(
+                "instantiate   {:.1} us per fresh instance (mean of {instances})",
+                us(instantiate)
+            );
+            println!(
+                "check `{id}`  {} ns per call (mean of {calls}, {} + {} bytes of text)",
+                per_call.as_nanos(),
+                prompt.len(),
+                response.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

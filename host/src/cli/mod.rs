@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "spar-host", version, about = "SPaR self-play training with sandboxed WebAssembly plugins")]
+#[command(
+    name = "spar-host",
+    version,
+    about = "SPaR self-play training with sandboxed WebAssembly plugins"
+)]
 struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -26,7 +26,10 @@ pub enum PluginsCommand {
 fn parse_world(name: &str) -> Result<World, String> {
     World::from_name(name).ok_or_else(|| {
         let names: Vec<_> = World::ALL.iter().map(|w| w.name()).collect();
-        format!("unknown world `{name}` (expected one of: {})", names.join(", "))
+        format!(
+            "unknown world `{name}` (expected one of: {})",
+            names.join(", ")
+        )
     })
 }
 
@@ -79,7 +82,10 @@ fn print_check(file: &Path, plugin: &AnyPlugin) {
         contract::CONTRACT_PACKAGE,
         manifest.contract_version
     );
-    println!("  plugin:   {} {} - {}", info.name, info.version, info.description);
+    println!(
+        "  plugin:   {} {} - {}",
+        info.name, info.version, info.description
+    );
     println!("  imports:  {}", join_or_none(&manifest.imports));
     println!("  exports:  {}", join_or_none(&plugin.exported_functions()));
     println!("  verdict:  ok, this host can run it");

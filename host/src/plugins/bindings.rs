@@ -61,11 +61,46 @@ pub trait Bindings: Sized + 'static {
     fn call_info(&self, store: &mut Store<PluginState>) -> wasmtime::Result<PluginInfo>;
 }
 
-world_bindings!(verifier, "verifier", Verifier, VerifierPre, World::Verifier, spar_plugins_verifier_api);
-world_bindings!(judge, "judge", Judge, JudgePre, World::Judge, spar_plugins_judge_api);
-world_bindings!(search, "search-strategy", SearchStrategy, SearchStrategyPre, World::SearchStrategy, spar_plugins_search_api);
-world_bindings!(filter, "pair-filter", PairFilter, PairFilterPre, World::PairFilter, spar_plugins_filter_api);
-world_bindings!(conformance, "conformance", Conformance, ConformancePre, World::Conformance, spar_plugins_conformance_api);
+world_bindings!(
+    verifier,
+    "verifier",
+    Verifier,
+    VerifierPre,
+    World::Verifier,
+    spar_plugins_verifier_api
+);
+world_bindings!(
+    judge,
+    "judge",
+    Judge,
+    JudgePre,
+    World::Judge,
+    spar_plugins_judge_api
+);
+world_bindings!(
+    search,
+    "search-strategy",
+    SearchStrategy,
+    SearchStrategyPre,
+    World::SearchStrategy,
+    spar_plugins_search_api
+);
+world_bindings!(
+    filter,
+    "pair-filter",
+    PairFilter,
+    PairFilterPre,
+    World::PairFilter,
+    spar_plugins_filter_api
+);
+world_bindings!(
+    conformance,
+    "conformance",
+    Conformance,
+    ConformancePre,
+    World::Conformance,
+    spar_plugins_conformance_api
+);
 
 impl base::spar::plugins::host::Host for PluginState {
     fn log(&mut self, level: base::spar::plugins::host::LogLevel, message: String) {

@@ -119,7 +119,7 @@ impl fmt::Display for World {
 }
 
 /// What a component's binary says about it, read without compiling it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
     pub world: World,
     /// The contract version the plugin was built against.
@@ -186,11 +186,10 @@ pub fn inspect(bytes: &[u8]) -> Result<Manifest, ManifestError> {
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| ManifestError::Malformed(e.message().to_string()))?;
         match payload {
-            Payload::Version { encoding, .. } if depth == 0 => {
-                if encoding == Encoding::Module {
-                    return Err(ManifestError::CoreModule);
-                }
-            }
+            Payload::Version {
+                encoding: Encoding::Module,
+                ..
+            } if depth == 0 => return Err(ManifestError::CoreModule),
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
             Payload::ComponentImportSection(reader) if depth == 0 => {

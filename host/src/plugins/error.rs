@@ -29,15 +29,16 @@ impl std::fmt::Display for Limit {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
-    #[error("{}: cannot read plugin: {source}", path.display())]
+    // The causes are part of the message (not `#[source]`), so `{:#}` prints them once.
+    #[error("{}: cannot read plugin: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {reason}", path.display())]
     Refused {
         path: PathBuf,
-        source: ManifestError,
+        reason: Box<ManifestError>,
     },
     #[error("{}: implements the `{found}` world, but a `{expected}` plugin is needed here", path.display())]
     WrongWorld {

@@ -63,13 +63,13 @@ impl PluginHost {
 
     /// Read a plugin file and check, without compiling it, that this host can run it.
     pub fn inspect(&self, path: &Path) -> Result<(Manifest, Vec<u8>), PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
+        let bytes = std::fs::read(path).map_err(|error| PluginError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
-        let manifest = contract::inspect(&bytes).map_err(|source| PluginError::Refused {
+        let manifest = contract::inspect(&bytes).map_err(|reason| PluginError::Refused {
             path: path.to_path_buf(),
-            source,
+            reason: Box::new(reason),
         })?;
         Ok((manifest, bytes))
     }
@@ -111,6 +111,13 @@ impl PluginHost {
         let info = plugin.session().info()?;
         let inner = Arc::get_mut(&mut plugin.inner).expect("no session outlives load");
         inner.name = info.name.as_str().into();
+        tracing::debug!(
+            plugin = %info.name,
+            world = %inner.manifest.world,
+            contract = %inner.manifest.contract_version,
+            path = %path.display(),
+            "loaded plugin"
+        );
         inner.info = Some(info);
         Ok(plugin)
     }

@@ -111,8 +111,9 @@ impl PluginState {
             }
             message = &message[..end];
         }
-        if let Some(panic) = message.strip_prefix("panicked: ") {
-            self.last_panic = Some(panic.to_string());
+        // The SDK's panic hook logs this prefix; keep it for the trap that follows.
+        if message.starts_with("panicked at ") {
+            self.last_panic = Some(message.to_string());
         }
         let plugin = &*self.plugin;
         match level {

@@ -12,7 +12,7 @@ pub type SearchPlugin = Plugin<search::SearchStrategy>;
 pub type FilterPlugin = Plugin<filter::PairFilter>;
 pub type ConformancePlugin = Plugin<conformance::Conformance>;
 
-pub use conformance::exports::spar::plugins::conformance_api as conformance_api;
+pub use conformance::exports::spar::plugins::conformance_api;
 pub use filter::exports::spar::plugins::filter_api::{Decision, Pair};
 pub use search::exports::spar::plugins::search_api::{Expansion, Node, NodeId, SearchParams, Step};
 pub use verifier::exports::spar::plugins::verifier_api::{CheckResult, ConstraintInfo};

@@ -16,8 +16,8 @@ pub mod bindings {
 }
 
 use crate::PluginInfo;
-use bindings::exports::spar::plugins::filter_api as api;
 pub use api::{Decision, Pair};
+use bindings::exports::spar::plugins::filter_api as api;
 
 /// A pair filter. `config` is the filter's section of the run config as a JSON object.
 pub trait PairFilter: 'static {
@@ -45,9 +45,17 @@ impl<T: PairFilter> api::Guest for Adapter<T> {
 #[macro_export]
 macro_rules! export_filter {
     ($ty:ty) => {
+        // Only wasm builds export: the export names contain `:` and `/`, which native linkers
+        // reject, and native builds exist only to run a plugin's unit tests.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __SparFilter = $crate::filter::Adapter<$ty>;
             $crate::filter::bindings::__spar_export_filter!(__SparFilter with_types_in $crate::filter::bindings);
+        };
+        // Native builds (for the plugin's unit tests) still type-check the implementation.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$ty as $crate::filter::PairFilter>::filter;
         };
     };
 }

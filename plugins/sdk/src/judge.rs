@@ -101,9 +101,17 @@ impl<T: Judge> api::Guest for Adapter<T> {
 #[macro_export]
 macro_rules! export_judge {
     ($ty:ty) => {
+        // Only wasm builds export: the export names contain `:` and `/`, which native linkers
+        // reject, and native builds exist only to run a plugin's unit tests.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __SparJudge = $crate::judge::Adapter<$ty>;
             $crate::judge::bindings::__spar_export_judge!(__SparJudge with_types_in $crate::judge::bindings);
+        };
+        // Native builds (for the plugin's unit tests) still type-check the implementation.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$ty as $crate::judge::Judge>::judge_prompt;
         };
     };
 }
@@ -116,9 +124,15 @@ mod tests {
     fn judgment_takes_first_word_after_last_marker() {
         let t = format!("Yes I checked.\n{JUDGEMENT_MARKER} No, because Yes was wrong");
         assert_eq!(parse_spar_judgment(&t), Some(false));
-        assert_eq!(parse_spar_judgment(&format!("{JUDGEMENT_MARKER} Yes")), Some(true));
+        assert_eq!(
+            parse_spar_judgment(&format!("{JUDGEMENT_MARKER} Yes")),
+            Some(true)
+        );
         assert_eq!(parse_spar_judgment("Yes"), None);
-        assert_eq!(parse_spar_judgment(&format!("{JUDGEMENT_MARKER} maybe")), None);
+        assert_eq!(
+            parse_spar_judgment(&format!("{JUDGEMENT_MARKER} maybe")),
+            None
+        );
     }
 
     #[test]

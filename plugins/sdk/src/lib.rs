@@ -85,7 +85,12 @@ pub fn __enter() {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
         std::panic::set_hook(Box::new(|panic| {
-            log(Level::Error, &format!("panicked: {panic}"));
+            let location = panic
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_else(|| "an unknown location".to_string());
+            let message = panic.payload_as_str().unwrap_or("(no message)");
+            log(Level::Error, &format!("panicked at {location}: {message}"));
         }));
     });
 }

@@ -16,8 +16,8 @@ pub mod bindings {
 }
 
 use crate::PluginInfo;
-use bindings::exports::spar::plugins::search_api as api;
 pub use api::{Expansion, Node, NodeId, SearchParams, Step};
+use bindings::exports::spar::plugins::search_api as api;
 use std::cell::RefCell;
 
 /// A search strategy: names the tree type that does the work.
@@ -72,9 +72,17 @@ impl<X: SearchTree> api::GuestTree for TreeAdapter<X> {
 #[macro_export]
 macro_rules! export_search {
     ($ty:ty) => {
+        // Only wasm builds export: the export names contain `:` and `/`, which native linkers
+        // reject, and native builds exist only to run a plugin's unit tests.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __SparSearch = $crate::search::Adapter<$ty>;
             $crate::search::bindings::__spar_export_search!(__SparSearch with_types_in $crate::search::bindings);
+        };
+        // Native builds (for the plugin's unit tests) still type-check the implementation.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$ty as $crate::search::SearchStrategy>::info;
         };
     };
 }

@@ -16,8 +16,8 @@ pub mod bindings {
 }
 
 use crate::PluginInfo;
-use bindings::exports::spar::plugins::verifier_api as api;
 pub use api::{CheckResult, ConstraintInfo};
+use bindings::exports::spar::plugins::verifier_api as api;
 
 /// A verifier plugin. Arguments arrive as JSON text.
 pub trait Verifier: 'static {
@@ -45,6 +45,49 @@ impl CheckResult {
             strict: pass,
             loose: pass,
         }
+    }
+}
+
+/// IFEval's eight loose variants of a response, in the official checker's order: the response,
+/// it without `*`, it without its first line, without its last line, without both, and those
+/// three again without `*`. Line removal trims the result, as the official checker does.
+pub fn loose_variants(response: &str) -> [String; 8] {
+    let lines: Vec<&str> = response.split('\n').collect();
+    let join = |part: &[&str]| part.join("\n").trim().to_string();
+    let n = lines.len();
+    let remove_first = join(&lines[1.min(n)..]);
+    let remove_last = join(&lines[..n.saturating_sub(1)]);
+    let remove_both = if n >= 2 {
+        join(&lines[1..n - 1])
+    } else {
+        String::new()
+    };
+    let unstar = |s: &str| s.replace('*', "");
+    let starless = [
+        unstar(&remove_first),
+        unstar(&remove_last),
+        unstar(&remove_both),
+    ];
+    let [starless_first, starless_last, starless_both] = starless;
+    [
+        response.to_string(),
+        unstar(response),
+        remove_first,
+        remove_last,
+        remove_both,
+        starless_first,
+        starless_last,
+        starless_both,
+    ]
+}
+
+/// Strict and loose results the way IFEval computes them: a response passes only if it is not
+/// blank and `follows` accepts it; loose passes if any of [`loose_variants`] passes.
+pub fn strict_and_loose(response: &str, follows: impl Fn(&str) -> bool) -> CheckResult {
+    let passes = |r: &str| !r.trim().is_empty() && follows(r);
+    CheckResult {
+        strict: passes(response),
+        loose: loose_variants(response).iter().any(|r| passes(r)),
     }
 }
 
@@ -79,9 +122,47 @@ impl<T: Verifier> api::Guest for Adapter<T> {
 #[macro_export]
 macro_rules! export_verifier {
     ($ty:ty) => {
+        // Only wasm builds export: the export names contain `:` and `/`, which native linkers
+        // reject, and native builds exist only to run a plugin's unit tests.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             type __SparVerifier = $crate::verifier::Adapter<$ty>;
             $crate::verifier::bindings::__spar_export_verifier!(__SparVerifier with_types_in $crate::verifier::bindings);
         };
+        // Native builds (for the plugin's unit tests) still type-check the implementation.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$ty as $crate::verifier::Verifier>::check;
+        };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loose_variants_follow_the_official_order() {
+        let v = loose_variants("Sure!\n**Answer** here\nBye");
+        assert_eq!(v[0], "Sure!\n**Answer** here\nBye");
+        assert_eq!(v[1], "Sure!\nAnswer here\nBye");
+        assert_eq!(v[2], "**Answer** here\nBye");
+        assert_eq!(v[3], "Sure!\n**Answer** here");
+        assert_eq!(v[4], "**Answer** here");
+        assert_eq!(v[5], "Answer here\nBye");
+        assert_eq!(v[6], "Sure!\nAnswer here");
+        assert_eq!(v[7], "Answer here");
+        let one = loose_variants("single");
+        assert_eq!(one[2], "");
+        assert_eq!(one[3], "");
+        assert_eq!(one[4], "");
+    }
+
+    #[test]
+    fn blank_responses_never_pass() {
+        let r = strict_and_loose("   ", |_| true);
+        assert!(!r.strict && !r.loose);
+        let r = strict_and_loose("Intro\nreal", |r| r == "real");
+        assert!(!r.strict && r.loose);
+    }
 }

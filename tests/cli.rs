@@ -1,0 +1,205 @@
+//! The spar-host binary: `--version`, `plugins list|check`, logging, and one-line errors with a
+//! non-zero exit code for every kind of bad input.
+
+mod common;
+
+use std::process::Output;
+
+use common::{fixture, spar_host};
+
+fn run(args: &[&str]) -> Output {
+    spar_host().args(args).output().expect("run spar-host")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Bad input: exit code 1 and exactly one line on stderr, which is `expected`.
+fn assert_one_line_error(output: &Output, expected: &str) {
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(output));
+    let err = stderr(output);
+    assert_eq!(err.lines().count(), 1, "one line expected, got: {err}");
+    assert_eq!(err.trim_end(), expected);
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn version_is_printed() {
+    let output = run(&["--version"]);
+    assert!(output.status.success());
+    assert_eq!(
+        stdout(&output).trim(),
+        format!("spar-host {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn check_reports_world_versions_exports_and_verdict() {
+    let path = fixture("hostile");
+    let output = run(&["plugins", "check", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    let expected = format!(
+        "{}\n  world:    verifier\n  contract: spar:plugins@0.1.0 (this host: 0.1.0)\n  plugin:   hostile 0.1.0 - Misbehaves on request\n  imports:  spar:plugins/host@0.1.0, spar:plugins/types@0.1.0\n  exports:  info, constraints, describe, check\n  verdict:  ok, this host can run it\n",
+        path.display()
+    );
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn check_with_a_world_refuses_another_world() {
+    let path = fixture("conformance");
+    let output = run(&[
+        "plugins",
+        "check",
+        "--world",
+        "verifier",
+        path.to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &output,
+        &format!(
+            "error: {}: implements the `conformance` world, but a `verifier` plugin is needed here",
+            path.display()
+        ),
+    );
+}
+
+#[test]
+fn check_refuses_a_missing_file() {
+    let output = run(&["plugins", "check", "no/such/plugin.wasm"]);
+    assert_one_line_error(
+        &output,
+        "error: no/such/plugin.wasm: cannot read plugin: No such file or directory (os error 2)",
+    );
+}
+
+#[test]
+fn check_refuses_a_wrong_version() {
+    let path = fixture("future-contract");
+    let output = run(&["plugins", "check", path.to_str().unwrap()]);
+    assert_one_line_error(
+        &output,
+        &format!(
+            "error: {}: built against spar:plugins@0.2.0, but this host implements spar:plugins@0.1.0: rebuild the plugin against spar:plugins@0.1.0 (or upgrade spar-host)",
+            path.display()
+        ),
+    );
+}
+
+#[test]
+fn check_refuses_corrupted_bytes() {
+    let dir = common::scratch("cli-corrupt");
+    let mut bytes = std::fs::read(fixture("hostile")).unwrap();
+    // Damage the middle of the component: the header still says "component".
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 64] {
+        *b = 0xff;
+    }
+    let path = dir.join("corrupt.wasm");
+    std::fs::write(&path, &bytes).unwrap();
+    let output = run(&["plugins", "check", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("error: {}: ", path.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_of_several_files_reports_each_and_fails_if_any_fails() {
+    let good = fixture("hostile");
+    let bad = fixture("future-contract");
+    let output = run(&[
+        "plugins",
+        "check",
+        good.to_str().unwrap(),
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("verdict:  ok"));
+    assert!(stderr(&output).contains("built against spar:plugins@0.2.0"));
+}
+
+#[test]
+fn list_shows_every_component_with_its_verdict() {
+    let output = run(&["plugins", "list", common::fixture_dir().to_str().unwrap()]);
+    // Two fixtures are refused on purpose, so the listing reports failure.
+    assert_eq!(output.status.code(), Some(1));
+    let out = stdout(&output);
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name} in:\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        line("fixture-hostile.wasm"),
+        "fixture-hostile.wasm verifier hostile 0.1.0 contract 0.1.0 ok"
+    );
+    assert_eq!(
+        line("fixture-conformance.wasm"),
+        "fixture-conformance.wasm conformance conformance 0.1.0 contract 0.1.0 ok"
+    );
+    assert!(line("fixture-future-contract.wasm").contains("refused: "));
+    assert!(line("fixture-forbidden-import.wasm").contains("refused: "));
+}
+
+#[test]
+fn list_of_a_missing_directory_is_an_error() {
+    let output = run(&["plugins", "list", "no/such/dir"]);
+    assert_one_line_error(
+        &output,
+        "error: no/such/dir: cannot read directory: No such file or directory (os error 2)",
+    );
+}
+
+#[test]
+fn verbose_flag_and_rust_log_turn_on_logs() {
+    let path = fixture("hostile");
+    let quiet = run(&["plugins", "check", path.to_str().unwrap()]);
+    assert!(!stderr(&quiet).contains("loaded plugin"));
+    let verbose = run(&["-vv", "plugins", "check", path.to_str().unwrap()]);
+    assert!(
+        stderr(&verbose).contains("loaded plugin"),
+        "{}",
+        stderr(&verbose)
+    );
+    let env = spar_host()
+        .env("RUST_LOG", "spar_host=debug")
+        .args(["plugins", "check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(stderr(&env).contains("loaded plugin"));
+}
+
+#[test]
+fn bench_measures_a_verifier_call() {
+    let path = fixture("hostile");
+    let output = run(&[
+        "bench",
+        "plugin",
+        path.to_str().unwrap(),
+        "--id",
+        "ok",
+        "--calls",
+        "100",
+        "--instances",
+        "10",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("instantiate") && out.contains("ns per call"),
+        "{out}"
+    );
+}

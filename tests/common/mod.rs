@@ -1,0 +1,60 @@
+//! Shared by the integration tests: plugins and fixtures built from source once per test binary.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Build every plugin and fixture (incrementally) and return the folder of fixtures.
+fn built() -> &'static (PathBuf, PathBuf) {
+    static BUILT: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = spar_xtask::workspace_root();
+        spar_xtask::build_plugins(&root, spar_xtask::Selection::All)
+            .unwrap_or_else(|e| panic!("building plugins for the tests failed: {e}"));
+        (
+            spar_xtask::plugin_dir(&root),
+            spar_xtask::fixture_dir(&root),
+        )
+    })
+}
+
+/// A test fixture component, e.g. `fixture("hostile")` for `tests/fixtures/hostile`.
+pub fn fixture(name: &str) -> PathBuf {
+    let path = built().1.join(format!("fixture-{name}.wasm"));
+    assert!(path.exists(), "fixture {} was not built", path.display());
+    path
+}
+
+/// A real plugin component from `plugins/`, by package name.
+pub fn plugin(package: &str) -> PathBuf {
+    let path = built().0.join(format!("{package}.wasm"));
+    assert!(path.exists(), "plugin {} was not built", path.display());
+    path
+}
+
+/// The folder real plugins are built into.
+pub fn plugin_dir() -> PathBuf {
+    built().0.clone()
+}
+
+/// The folder fixtures are built into.
+pub fn fixture_dir() -> PathBuf {
+    built().1.clone()
+}
+
+/// The spar-host binary under test.
+pub fn spar_host() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_spar-host"));
+    command.env_remove("RUST_LOG");
+    command
+}
+
+/// A scratch folder unique to this test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spar-host-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}

@@ -1,0 +1,304 @@
+//! The sandbox: every limit and refusal, against fixture plugins built from source, with the
+//! exact error each one gives. After every failure the host keeps working.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::fixture;
+use spar_host::plugins::{
+    ConformancePlugin, Limit, Limits, PluginError, PluginHost, VerifierPlugin,
+};
+
+fn host(limits: Limits) -> PluginHost {
+    PluginHost::new(limits).expect("plugin host")
+}
+
+fn hostile(limits: Limits) -> VerifierPlugin {
+    host(limits)
+        .load(&fixture("hostile"))
+        .expect("load hostile")
+}
+
+/// After a failure the same session must work again, on a fresh instance.
+fn assert_recovers(
+    session: &mut spar_host::plugins::Session<spar_host::plugins::bindings::verifier::Verifier>,
+) {
+    assert!(!session.is_live(), "a trapped instance must be dropped");
+    let result = session
+        .check("ok", "{}", "prompt", "response")
+        .expect("fresh instance works");
+    assert!(result.strict && result.loose);
+    assert!(session.is_live());
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_within_about_a_second() {
+    let plugin = hostile(Limits::default());
+    let mut session = plugin.session();
+    let started = Instant::now();
+    let error = session.check("loop", "{}", "", "").unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(
+        error.to_string(),
+        "plugin `hostile` exceeded its time limit of 1000 ms in `check`"
+    );
+    assert!(matches!(
+        error,
+        PluginError::LimitExceeded {
+            limit: Limit::Time { .. },
+            ..
+        }
+    ));
+    assert!(
+        elapsed >= Duration::from_millis(950) && elapsed < Duration::from_millis(2500),
+        "stopped after {elapsed:?}"
+    );
+    assert_recovers(&mut session);
+}
+
+#[test]
+fn the_time_limit_is_configurable() {
+    let plugin = hostile(Limits {
+        call_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    });
+    let started = Instant::now();
+    let error = plugin.session().check("loop", "{}", "", "").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "plugin `hostile` exceeded its time limit of 200 ms in `check`"
+    );
+    assert!(started.elapsed() < Duration::from_millis(1000));
+}
+
+#[test]
+fn unbounded_allocation_is_stopped_at_the_memory_limit() {
+    let plugin = hostile(Limits {
+        memory_bytes: 32 << 20,
+        ..Limits::default()
+    });
+    let mut session = plugin.session();
+    let error = session.check("alloc", "{}", "", "").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "plugin `hostile` exceeded its memory limit of 32 MiB in `check`"
+    );
+    assert_recovers(&mut session);
+}
+
+#[test]
+fn a_panic_traps_with_its_message_and_the_next_call_gets_a_fresh_instance() {
+    let plugin = hostile(Limits::default());
+    let mut session = plugin.session();
+    let error = session.check("panic", "the-args", "", "").unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("plugin `hostile` trapped in `check`: panicked at "),
+        "{text}"
+    );
+    assert!(
+        text.contains("hostile/src/lib.rs") && text.contains(": asked to panic with the-args"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("(wasm trap: wasm `unreachable` instruction executed)"),
+        "{text}"
+    );
+    assert_recovers(&mut session);
+}
+
+#[test]
+fn an_error_returned_by_the_plugin_is_not_a_trap() {
+    let plugin = hostile(Limits::default());
+    let mut session = plugin.session();
+    session.instantiate().unwrap();
+    let error = session.check("error", "bad", "", "").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "plugin `hostile` returned an error from `check`: refusing: bad"
+    );
+    assert!(session.is_live(), "a returned error keeps the instance");
+}
+
+#[test]
+fn a_plugin_gets_no_files_environment_arguments_or_network() {
+    let plugin = hostile(Limits::default());
+    let mut session = plugin.session();
+    // What std gives a guest with no capability imports: errors and emptiness, never data.
+    let probe = |s: &mut spar_host::plugins::Session<_>, id: &str, arg: &str| {
+        s.describe(id, arg).expect("probe answers")
+    };
+    let read = probe(&mut session, "read-file", env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        read.starts_with("Err(") && read.contains("Unsupported"),
+        "{read}"
+    );
+    let read = probe(&mut session, "read-file", "/etc/hostname");
+    assert!(read.starts_with("Err("), "{read}");
+    let dir = probe(&mut session, "list-dir", "/");
+    assert!(dir.starts_with("Err("), "{dir}");
+    // SAFETY: tests in this binary do not read this variable concurrently.
+    unsafe { std::env::set_var("SPAR_SECRET", "hunter2") };
+    assert_eq!(
+        probe(&mut session, "env-var", "SPAR_SECRET"),
+        "Err(NotPresent)"
+    );
+    assert_eq!(probe(&mut session, "env-var", "PATH"), "Err(NotPresent)");
+    // Enumerating the environment is not even implemented for a capability-free guest: std
+    // panics, the call traps, and the host carries on.
+    let error = session.describe("env-count", "").unwrap_err().to_string();
+    assert!(
+        error.starts_with("plugin `hostile` trapped in `describe`: panicked at ")
+            && error.contains("not supported on this platform"),
+        "{error}"
+    );
+    assert_eq!(probe(&mut session, "args-count", ""), "0");
+    let connect = probe(&mut session, "connect", "127.0.0.1:9");
+    assert!(connect.starts_with("Err("), "{connect}");
+    // And structurally: the component can import nothing but the contract's host interface.
+    assert_eq!(
+        plugin.manifest().imports,
+        ["spar:plugins/host@0.1.0", "spar:plugins/types@0.1.0"]
+    );
+}
+
+#[test]
+fn a_plugin_that_imports_a_capability_is_refused_before_compiling() {
+    let path = fixture("forbidden-import");
+    let error = host(Limits::default())
+        .load::<spar_host::plugins::bindings::verifier::Verifier>(&path)
+        .err()
+        .expect("refused");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: imports `spar:plugins/files@0.1.0`, which spar-host does not provide: plugins get no files, network, environment or clocks, only spar:plugins/host",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn an_incompatible_contract_version_is_refused_before_instantiation() {
+    let path = fixture("future-contract");
+    let host = host(Limits::default());
+    // `inspect` compiles nothing: the refusal comes from the binary's export names alone.
+    let error = host.inspect(&path).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: built against spar:plugins@0.2.0, but this host implements spar:plugins@0.1.0: rebuild the plugin against spar:plugins@0.1.0 (or upgrade spar-host)",
+            path.display()
+        )
+    );
+    let via_load = host.load::<spar_host::plugins::bindings::verifier::Verifier>(&path);
+    assert_eq!(via_load.err().unwrap().to_string(), error.to_string());
+}
+
+#[test]
+fn the_wrong_world_is_refused() {
+    let path = fixture("conformance");
+    let error = host(Limits::default())
+        .load::<spar_host::plugins::bindings::verifier::Verifier>(&path)
+        .err()
+        .expect("refused");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: implements the `conformance` world, but a `verifier` plugin is needed here",
+            path.display()
+        )
+    );
+    let _: ConformancePlugin = host(Limits::default())
+        .load(&path)
+        .expect("right world loads");
+}
+
+#[test]
+fn files_that_are_not_components_are_refused_clearly() {
+    let dir = common::scratch("not-components");
+    let host = host(Limits::default());
+    let check = |name: &str, bytes: &[u8], reason: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let error = host
+            .load::<spar_host::plugins::bindings::verifier::Verifier>(&path)
+            .err()
+            .expect("refused");
+        assert_eq!(error.to_string(), format!("{}: {reason}", path.display()));
+    };
+    check(
+        "text.wasm",
+        b"this is not webassembly at all",
+        "not a WebAssembly file (it does not start with the `\\0asm` magic bytes)",
+    );
+    check(
+        "core.wasm",
+        b"\0asm\x01\0\0\0",
+        "a core WebAssembly module, not a component: build plugins with spar-plugin-sdk (see the README's plugin guide)",
+    );
+    let real = std::fs::read(fixture("hostile")).unwrap();
+    let path = dir.join("truncated.wasm");
+    std::fs::write(&path, &real[..real.len() / 2]).unwrap();
+    let error = host
+        .load::<spar_host::plugins::bindings::verifier::Verifier>(&path)
+        .err()
+        .expect("refused");
+    let text = error.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "{}: malformed or truncated component: ",
+            path.display()
+        )),
+        "{text}"
+    );
+    let missing = dir.join("missing.wasm");
+    let error = host
+        .load::<spar_host::plugins::bindings::verifier::Verifier>(&missing)
+        .err()
+        .expect("refused");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}: cannot read plugin: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+}
+
+#[test]
+fn sessions_are_independent_instances() {
+    let plugin: ConformancePlugin = host(Limits::default())
+        .load(&fixture("conformance"))
+        .unwrap();
+    let mut first = plugin.session();
+    let mut second = plugin.session();
+    let counter = first
+        .with("[constructor]counter", |api, s| {
+            api.counter().call_constructor(s, 10)
+        })
+        .unwrap();
+    first
+        .with("[method]counter.add", |api, s| {
+            api.counter().call_add(s, counter, 5)
+        })
+        .unwrap();
+    let other = second
+        .with("[constructor]counter", |api, s| {
+            api.counter().call_constructor(s, 1)
+        })
+        .unwrap();
+    let total = second
+        .with("[method]counter.get", |api, s| {
+            api.counter().call_get(s, other)
+        })
+        .unwrap();
+    assert_eq!(total, 1);
+    let total = first
+        .with("[method]counter.get", |api, s| {
+            api.counter().call_get(s, counter)
+        })
+        .unwrap();
+    assert_eq!(total, 15);
+}
