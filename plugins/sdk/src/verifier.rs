@@ -48,12 +48,18 @@ impl CheckResult {
     }
 }
 
+/// Python's `str.strip()`: Unicode whitespace plus the ASCII information separators
+/// `\x1c`..`\x1f`, which Rust's `trim` keeps.
+pub fn python_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+}
+
 /// IFEval's eight loose variants of a response, in the official checker's order: the response,
 /// it without `*`, it without its first line, without its last line, without both, and those
 /// three again without `*`. Line removal trims the result, as the official checker does.
 pub fn loose_variants(response: &str) -> [String; 8] {
     let lines: Vec<&str> = response.split('\n').collect();
-    let join = |part: &[&str]| part.join("\n").trim().to_string();
+    let join = |part: &[&str]| python_strip(&part.join("\n")).to_string();
     let n = lines.len();
     let remove_first = join(&lines[1.min(n)..]);
     let remove_last = join(&lines[..n.saturating_sub(1)]);
@@ -84,7 +90,7 @@ pub fn loose_variants(response: &str) -> [String; 8] {
 /// Strict and loose results the way IFEval computes them: a response passes only if it is not
 /// blank and `follows` accepts it; loose passes if any of [`loose_variants`] passes.
 pub fn strict_and_loose(response: &str, follows: impl Fn(&str) -> bool) -> CheckResult {
-    let passes = |r: &str| !r.trim().is_empty() && follows(r);
+    let passes = |r: &str| !python_strip(r).is_empty() && follows(r);
     CheckResult {
         strict: passes(response),
         loose: loose_variants(response).iter().any(|r| passes(r)),
@@ -162,6 +168,11 @@ mod tests {
     fn blank_responses_never_pass() {
         let r = strict_and_loose("   ", |_| true);
         assert!(!r.strict && !r.loose);
+        let r = strict_and_loose("\x1c\x1f", |_| true);
+        assert!(
+            !r.strict && !r.loose,
+            "Python's strip takes information separators"
+        );
         let r = strict_and_loose("Intro\nreal", |r| r == "real");
         assert!(!r.strict && r.loose);
     }

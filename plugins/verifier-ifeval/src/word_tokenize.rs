@@ -1,0 +1,166 @@
+//! `nltk.word_tokenize`: Punkt sentences, then NLTK's improved Treebank word tokenizer on each.
+//! The official checker counts all-capital words (`change_case:capital_word_frequency`) over
+//! these tokens, so where it splits (`DON'T` is `DO` + `N'T`) decides the count.
+
+use std::sync::OnceLock;
+
+use fancy_regex::Regex;
+
+use crate::{punkt, python};
+
+/// The tokenizer's substitutions, in order: (Python pattern, replacement in fancy-regex syntax).
+/// Transcribed from `nltk.tokenize.destructive.NLTKWordTokenizer`.
+const STARTING_QUOTES: &[(&str, &str)] = &[
+    ("([«“‘„]|[`]+)", " ${1} "),
+    (r#"^\""#, "``"),
+    (r"(``)", " ${1} "),
+    (r#"([ \(\[{<])(\"|\'{2})"#, "${1} `` "),
+    (
+        r"(?i)(?<!\w)(\')(?!(?:re|ve|ll|m|t|s|d|n)\b)(?=\w)",
+        "${1} ",
+    ),
+];
+
+const PUNCTUATION: &[(&str, &str)] = &[
+    (r#"([^\.])(\.)([\]\)}>"\'»”’ ]*)\s*$"#, "${1} ${2} ${3} "),
+    (r"([:,])([^\d])", " ${1} ${2}"),
+    (r"([:,])$", " ${1} "),
+    (r"\.{2,}", " ${0} "),
+    (r"[;@#$%&]", " ${0} "),
+    (r"[\u2012-\u2015]", " ${0} "),
+    (r#"([^\.])(\.)([\]\)}>"\']*)\s*$"#, "${1} ${2}${3} "),
+    (r"[?!]", " ${0} "),
+    (r"([^'])' ", "${1} ' "),
+    (r"[*]", " ${0} "),
+    // Parentheses and brackets, then double dashes.
+    (r"[\]\[\(\)\{\}\<\>]", " ${0} "),
+    (r"--", " -- "),
+];
+
+const ENDING_QUOTES: &[(&str, &str)] = &[
+    ("([»”’])", " ${1} "),
+    (r"''", " '' "),
+    (r#"""#, " '' "),
+    (r"\s+", " "),
+    (r"([^' ])('[sS]|'[mM]|'[dD]|') ", "${1} ${2} "),
+    (r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) ", "${1} ${2} "),
+];
+
+const CONTRACTIONS: &[&str] = &[
+    r"(?i)\b(can)(?#X)(not)\b",
+    r"(?i)\b(d)(?#X)('ye)\b",
+    r"(?i)\b(gim)(?#X)(me)\b",
+    r"(?i)\b(gon)(?#X)(na)\b",
+    r"(?i)\b(got)(?#X)(ta)\b",
+    r"(?i)\b(lem)(?#X)(me)\b",
+    r"(?i)\b(more)(?#X)('n)\b",
+    r"(?i)\b(wan)(?#X)(na)(?=\s)",
+    r"(?i) ('t)(?#X)(is)\b",
+    r"(?i) ('t)(?#X)(was)\b",
+];
+
+struct Rules {
+    before_padding: Vec<(Regex, &'static str)>,
+    after_padding: Vec<(Regex, &'static str)>,
+}
+
+fn rules() -> &'static Rules {
+    static RULES: OnceLock<Rules> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let compile = |(pattern, replacement): &(&str, &'static str)| {
+            let regex = python::compile(pattern, false, false)
+                .unwrap_or_else(|e| panic!("built-in tokenizer pattern: {e}"));
+            (regex, *replacement)
+        };
+        Rules {
+            before_padding: STARTING_QUOTES
+                .iter()
+                .chain(PUNCTUATION)
+                .map(compile)
+                .collect(),
+            after_padding: ENDING_QUOTES
+                .iter()
+                .chain(
+                    CONTRACTIONS
+                        .iter()
+                        .map(|p| (*p, " ${1} ${2} "))
+                        .collect::<Vec<_>>()
+                        .iter(),
+                )
+                .map(compile)
+                .collect(),
+        }
+    })
+}
+
+fn substitute(text: String, regex: &Regex, replacement: &str) -> String {
+    match regex.try_replacen(&text, 0, replacement) {
+        Ok(replaced) => replaced.into_owned(),
+        // The backtracking limit: leave the text as it is rather than fail the whole check.
+        Err(_) => text,
+    }
+}
+
+/// `NLTKWordTokenizer().tokenize(sentence)`.
+pub fn tokenize_sentence(sentence: &str) -> Vec<String> {
+    let rules = rules();
+    let mut text = sentence.to_string();
+    for (regex, replacement) in &rules.before_padding {
+        text = substitute(text, regex, replacement);
+    }
+    text = format!(" {text} ");
+    for (regex, replacement) in &rules.after_padding {
+        text = substitute(text, regex, replacement);
+    }
+    python::split_whitespace(&text)
+        .map(str::to_string)
+        .collect()
+}
+
+/// `nltk.word_tokenize(text)`.
+pub fn word_tokenize(text: &str) -> Vec<String> {
+    punkt::sentences(text)
+        .into_iter()
+        .flat_map(tokenize_sentence)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nltk_docstring_example() {
+        let s = "Good muffins cost $3.88 (roughly 3,36 euros)\nin New York.  Please buy me\ntwo of them.\nThanks.";
+        assert_eq!(
+            tokenize_sentence(s),
+            [
+                "Good", "muffins", "cost", "$", "3.88", "(", "roughly", "3,36", "euros", ")", "in",
+                "New", "York.", "Please", "buy", "me", "two", "of", "them.", "Thanks", "."
+            ]
+        );
+    }
+
+    #[test]
+    fn contractions_and_quotes_split_words() {
+        assert_eq!(
+            tokenize_sentence("\"I DON'T know,\" he said; I CANNOT."),
+            [
+                "``", "I", "DO", "N'T", "know", ",", "''", "he", "said", ";", "I", "CAN", "NOT",
+                "."
+            ]
+        );
+        assert_eq!(
+            tokenize_sentence("It’s JOHN’S"),
+            ["It", "’", "s", "JOHN", "’", "S"]
+        );
+    }
+
+    #[test]
+    fn word_tokenize_splits_sentences_first() {
+        assert_eq!(
+            word_tokenize("HELLO THERE. I AM FINE!"),
+            ["HELLO", "THERE", ".", "I", "AM", "FINE", "!"]
+        );
+    }
+}
