@@ -8,6 +8,7 @@
 mod args;
 mod instructions;
 mod json_syntax;
+mod langdetect;
 mod language;
 mod punkt;
 mod python;
