@@ -1,4 +1,6 @@
 //! spar-host: SPaR self-play training with a native engine and sandboxed WebAssembly plugins.
 
 pub mod cli;
+pub mod eval;
 pub mod plugins;
+pub mod storage;

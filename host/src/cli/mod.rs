@@ -1,6 +1,7 @@
 //! The `spar-host` command line.
 
 mod bench;
+mod eval;
 mod plugins;
 
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ enum Command {
     /// Inspect plugins: which world they implement and whether this host can run them.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Evaluate responses (IFEval) with verifier plugins.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
     /// Measure performance.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -37,6 +41,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Plugins(command) => plugins::run(command),
+        Command::Eval(command) => eval::run(command),
         Command::Bench(command) => bench::run(command),
     };
     match result {

@@ -6,6 +6,8 @@
 //! next call instantiates anew, since a trapped instance cannot be entered again.
 
 pub mod bindings;
+pub mod builtin;
+mod compile_cache;
 pub mod contract;
 pub mod error;
 pub mod sandbox;
@@ -89,7 +91,7 @@ impl PluginHost {
             path: path.to_path_buf(),
             reason: format!("{e:#}"),
         };
-        let component = Component::from_binary(&self.engine, &bytes).map_err(compile_error)?;
+        let component = compile_cache::compile(&self.engine, &bytes).map_err(compile_error)?;
         let file_name: Arc<str> = plugin_label(path).into();
         let instance_pre = self
             .linker

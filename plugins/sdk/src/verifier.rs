@@ -88,12 +88,51 @@ pub fn loose_variants(response: &str) -> [String; 8] {
 }
 
 /// Strict and loose results the way IFEval computes them: a response passes only if it is not
-/// blank and `follows` accepts it; loose passes if any of [`loose_variants`] passes.
+/// blank and `follows` accepts it; loose passes if any of [`loose_variants`] passes. Variants are
+/// built one at a time and only until one passes, so a huge response costs one extra copy.
 pub fn strict_and_loose(response: &str, follows: impl Fn(&str) -> bool) -> CheckResult {
     let passes = |r: &str| !python_strip(r).is_empty() && follows(r);
-    CheckResult {
-        strict: passes(response),
-        loose: loose_variants(response).iter().any(|r| passes(r)),
+    let strict = passes(response);
+    let loose = strict || LooseVariants::new(response).any(|r| passes(&r));
+    CheckResult { strict, loose }
+}
+
+/// The variants of [`loose_variants`] after the first (the response itself), lazily.
+struct LooseVariants<'r> {
+    response: &'r str,
+    next: usize,
+}
+
+impl<'r> LooseVariants<'r> {
+    fn new(response: &'r str) -> Self {
+        LooseVariants { response, next: 1 }
+    }
+}
+
+impl Iterator for LooseVariants<'_> {
+    type Item = String;
+    fn next(&mut self) -> Option<String> {
+        let r = self.response;
+        let first_newline = r.find('\n');
+        let last_newline = r.rfind('\n');
+        let remove_first = || first_newline.map_or("", |i| &r[i + 1..]);
+        let remove_last = || last_newline.map_or("", |i| &r[..i]);
+        let remove_both = || match (first_newline, last_newline) {
+            (Some(a), Some(b)) if a < b => &r[a + 1..b],
+            _ => "",
+        };
+        let variant = match self.next {
+            1 => r.replace('*', ""),
+            2 => python_strip(remove_first()).to_string(),
+            3 => python_strip(remove_last()).to_string(),
+            4 => python_strip(remove_both()).to_string(),
+            5 => python_strip(remove_first()).replace('*', ""),
+            6 => python_strip(remove_last()).replace('*', ""),
+            7 => python_strip(remove_both()).replace('*', ""),
+            _ => return None,
+        };
+        self.next += 1;
+        Some(variant)
     }
 }
 
@@ -162,6 +201,22 @@ mod tests {
         assert_eq!(one[2], "");
         assert_eq!(one[3], "");
         assert_eq!(one[4], "");
+    }
+
+    #[test]
+    fn lazy_variants_equal_the_eager_ones() {
+        for response in [
+            "Sure!\n**Answer** here\nBye",
+            "single",
+            "a\nb",
+            "\n",
+            "",
+            "x\n\n*y*\n",
+        ] {
+            let eager = loose_variants(response);
+            let lazy: Vec<String> = LooseVariants::new(response).collect();
+            assert_eq!(lazy, eager[1..], "{response:?}");
+        }
     }
 
     #[test]

@@ -179,7 +179,7 @@ pub enum Instruction {
         frequency: i64,
         relation: Relation,
     },
-    ForbiddenWords(Vec<Regex>),
+    ForbiddenWords(Vec<python::WholeWord>),
     LetterFrequency {
         letter: String,
         frequency: i64,
@@ -260,7 +260,7 @@ impl Instruction {
             "keywords:forbidden_words" => Instruction::ForbiddenWords(
                 args.string_list("forbidden_words")?
                     .iter()
-                    .map(|w| python::compile(&format!(r"\b{w}\b"), true, false))
+                    .map(|w| python::WholeWord::new(w))
                     .collect::<Result<_, _>>()?,
             ),
             "keywords:letter_frequency" => {
@@ -362,7 +362,7 @@ impl Instruction {
                 frequency,
                 relation,
             } => relation.holds(python::count_matches(keyword, value), *frequency),
-            Instruction::ForbiddenWords(words) => !words.iter().any(|w| python::is_match(w, value)),
+            Instruction::ForbiddenWords(words) => !words.iter().any(|w| w.is_match(value)),
             Instruction::LetterFrequency {
                 letter,
                 frequency,

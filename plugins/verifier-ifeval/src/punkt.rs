@@ -94,9 +94,10 @@ fn patterns() -> &'static Patterns {
         };
         Patterns {
             word_tokenizer: compile(&word_tokenizer, false),
-            numeric: compile(r"^-?[\.,]?\d[\d,\.-]*\.?$", false),
-            initial: compile(r"^[^\W\d]\.$", false),
-            ellipsis: compile(r"^\.\.+$", false),
+            // Tokens hold no newline, so `$` is `\z` here (and stays on the fast engine).
+            numeric: compile(r"^-?[\.,]?\d[\d,\.-]*\.?\z", false),
+            initial: compile(r"^[^\W\d]\.\z", false),
+            ellipsis: compile(r"^\.\.+\z", false),
             boundary_realignment: compile(
                 r#"^["\')\]}\u2018\u2019\u201c\u201d\xab\xbb]+?(?:\s+|(?=--)|$)"#,
                 true,

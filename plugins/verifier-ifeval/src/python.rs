@@ -232,3 +232,98 @@ mod tests {
         assert_eq!(split(&re, "*** a *** b ***"), ["", "a", "b", ""]);
     }
 }
+
+/// Whether `c` is a Python `\w` character.
+pub fn is_word_char(c: char) -> bool {
+    static WORD_CHAR: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let re = WORD_CHAR.get_or_init(|| Regex::new(&format!("^[{WORD}]$")).expect("word class"));
+    c == '_' || (c.is_alphanumeric() && re.is_match(c.encode_utf8(&mut [0; 4])).unwrap_or(false))
+}
+
+/// Python's `\b` at byte offset `i` of `text`.
+fn is_boundary(text: &str, i: usize) -> bool {
+    let before = text[..i].chars().next_back().is_some_and(is_word_char);
+    let after = text[i..].chars().next().is_some_and(is_word_char);
+    before != after
+}
+
+/// `re.search(r"\b" + word + r"\b", text, flags=re.IGNORECASE)`. A plain word is found with the
+/// fast engine and its boundaries checked by hand; a word with regex syntax in it goes to the
+/// backtracking engine with Python's `\b`.
+pub struct WholeWord {
+    literal: Option<Regex>,
+    pattern: Option<Regex>,
+}
+
+impl WholeWord {
+    pub fn new(word: &str) -> Result<WholeWord, String> {
+        let is_literal = !word.chars().any(|c| r"\.^$*+?{}[]|()".contains(c));
+        Ok(if is_literal {
+            WholeWord {
+                literal: Some(compile(word, true, false)?),
+                pattern: None,
+            }
+        } else {
+            WholeWord {
+                literal: None,
+                pattern: Some(compile(&format!(r"\b{word}\b"), true, false)?),
+            }
+        })
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        if let Some(pattern) = &self.pattern {
+            return is_match(pattern, text);
+        }
+        let literal = self.literal.as_ref().expect("one of the two is set");
+        let mut pos = 0;
+        while let Ok(Some(found)) = literal.find_from_pos(text, pos) {
+            if is_boundary(text, found.start()) && is_boundary(text, found.end()) {
+                return true;
+            }
+            // Python tries every start position: continue one character after this match's start.
+            let step = text[found.start()..]
+                .chars()
+                .next()
+                .map_or(1, char::len_utf8);
+            pos = found.start() + step;
+            if pos > text.len() {
+                break;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod whole_word_tests {
+    use super::*;
+
+    #[test]
+    fn literal_fast_path_agrees_with_the_backtracking_pattern() {
+        let texts = [
+            "The cat sat.",
+            "concatenate",
+            "CAT_",
+            "a cat's tail",
+            "scat cat",
+            "cats",
+            "",
+            "éCAT",
+            "cat",
+            "x-cat-y",
+            "bobcat cat5 cat",
+        ];
+        for word in ["cat", "Cat", "cat-y", "a cat"] {
+            let fast = WholeWord::new(word).unwrap();
+            let slow = compile(&format!(r"\b{word}\b"), true, false).unwrap();
+            for text in texts {
+                assert_eq!(
+                    fast.is_match(text),
+                    is_match(&slow, text),
+                    "{word:?} in {text:?}"
+                );
+            }
+        }
+    }
+}

@@ -9,7 +9,9 @@ use fancy_regex::Regex;
 use crate::{punkt, python};
 
 /// The tokenizer's substitutions, in order: (Python pattern, replacement in fancy-regex syntax).
-/// Transcribed from `nltk.tokenize.destructive.NLTKWordTokenizer`.
+/// Transcribed from `nltk.tokenize.destructive.NLTKWordTokenizer`, with `$` written as `\z`:
+/// Punkt sentences never end in a newline, where the two would differ, and `\z` keeps those
+/// patterns on the fast (non-backtracking) engine.
 const STARTING_QUOTES: &[(&str, &str)] = &[
     ("([«“‘„]|[`]+)", " ${1} "),
     (r#"^\""#, "``"),
@@ -22,13 +24,13 @@ const STARTING_QUOTES: &[(&str, &str)] = &[
 ];
 
 const PUNCTUATION: &[(&str, &str)] = &[
-    (r#"([^\.])(\.)([\]\)}>"\'»”’ ]*)\s*$"#, "${1} ${2} ${3} "),
+    (r#"([^\.])(\.)([\]\)}>"\'»”’ ]*)\s*\z"#, "${1} ${2} ${3} "),
     (r"([:,])([^\d])", " ${1} ${2}"),
-    (r"([:,])$", " ${1} "),
+    (r"([:,])\z", " ${1} "),
     (r"\.{2,}", " ${0} "),
     (r"[;@#$%&]", " ${0} "),
     (r"[\u2012-\u2015]", " ${0} "),
-    (r#"([^\.])(\.)([\]\)}>"\']*)\s*$"#, "${1} ${2}${3} "),
+    (r#"([^\.])(\.)([\]\)}>"\']*)\s*\z"#, "${1} ${2}${3} "),
     (r"[?!]", " ${0} "),
     (r"([^'])' ", "${1} ' "),
     (r"[*]", " ${0} "),
@@ -46,6 +48,12 @@ const ENDING_QUOTES: &[(&str, &str)] = &[
     (r"([^' ])('ll|'LL|'re|'RE|'ve|'VE|n't|N'T) ", "${1} ${2} "),
 ];
 
+/// Each contraction pattern applies only where its letters occur (checked first, cheaply: the
+/// patterns themselves need the slower backtracking engine for `\b`).
+const CONTRACTION_LITERALS: &[&str] = &[
+    "cannot", "d'ye", "gimme", "gonna", "gotta", "lemme", "more'n", "wanna", "'tis", "'twas",
+];
+
 const CONTRACTIONS: &[&str] = &[
     r"(?i)\b(can)(?#X)(not)\b",
     r"(?i)\b(d)(?#X)('ye)\b",
@@ -61,7 +69,8 @@ const CONTRACTIONS: &[&str] = &[
 
 struct Rules {
     before_padding: Vec<(Regex, &'static str)>,
-    after_padding: Vec<(Regex, &'static str)>,
+    ending_quotes: Vec<(Regex, &'static str)>,
+    contractions: Vec<Regex>,
 }
 
 fn rules() -> &'static Rules {
@@ -78,17 +87,8 @@ fn rules() -> &'static Rules {
                 .chain(PUNCTUATION)
                 .map(compile)
                 .collect(),
-            after_padding: ENDING_QUOTES
-                .iter()
-                .chain(
-                    CONTRACTIONS
-                        .iter()
-                        .map(|p| (*p, " ${1} ${2} "))
-                        .collect::<Vec<_>>()
-                        .iter(),
-                )
-                .map(compile)
-                .collect(),
+            ending_quotes: ENDING_QUOTES.iter().map(compile).collect(),
+            contractions: CONTRACTIONS.iter().map(|p| compile(&(*p, "")).0).collect(),
         }
     })
 }
@@ -106,11 +106,21 @@ pub fn tokenize_sentence(sentence: &str) -> Vec<String> {
     let rules = rules();
     let mut text = sentence.to_string();
     for (regex, replacement) in &rules.before_padding {
+        // The one backtracking rule of this group (the `'` lookarounds) needs a `'`.
+        if regex.as_str().contains("(?<!") && !text.contains('\'') {
+            continue;
+        }
         text = substitute(text, regex, replacement);
     }
     text = format!(" {text} ");
-    for (regex, replacement) in &rules.after_padding {
+    for (regex, replacement) in &rules.ending_quotes {
         text = substitute(text, regex, replacement);
+    }
+    let lowered = python::lower(&text);
+    for (regex, literal) in rules.contractions.iter().zip(CONTRACTION_LITERALS) {
+        if lowered.contains(literal) {
+            text = substitute(text, regex, " ${1} ${2} ");
+        }
     }
     python::split_whitespace(&text)
         .map(str::to_string)

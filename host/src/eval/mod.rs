@@ -1,0 +1,4 @@
+//! Evaluation: scoring responses with verifier plugins.
+
+pub mod ifeval;
+pub mod python_json;

@@ -1,0 +1,255 @@
+//! `spar-host eval ifeval` end to end through the real verifier plugins: the official result files
+//! reproduced, several plugins at once, and every kind of bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{plugin, scratch, spar_host};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/ifeval")
+        .join(name)
+}
+
+fn eval(input: &Path, responses: &Path, output: &Path, verifiers: &[PathBuf]) -> Output {
+    let mut command = spar_host();
+    command.args(["eval", "ifeval", "--input"]).arg(input);
+    command.arg("--responses").arg(responses);
+    command.arg("--output").arg(output);
+    for v in verifiers {
+        command.arg("--verifier").arg(v);
+    }
+    command.output().expect("run spar-host")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Lines of a results file, without those of the two keys whose official labels are random.
+fn deterministic_lines(path: &Path, inputs: &Path) -> Vec<String> {
+    let skip: Vec<String> = std::fs::read_to_string(inputs)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"key\": 1122,") || l.contains("\"key\": 1129,"))
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["prompt"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(skip.len(), 2);
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            !skip.iter().any(|p| v["prompt"].as_str() == Some(p))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn reproduces_the_official_result_files_on_the_gpt4_responses() {
+    let out = scratch("eval-official");
+    let input = data("input_data.jsonl");
+    let output = eval(
+        &input,
+        &data("input_response_data_gpt4_20231107_145030.jsonl"),
+        &out,
+        &[plugin("verifier-ifeval")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "prompt-level strict        0.7708  (417/541)",
+        "instruction-level strict   0.8369  (698/834)",
+        "prompt-level loose         0.7967  (431/541)",
+        "instruction-level loose    0.8561  (714/834)",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("punctuation:no_comma"));
+    for name in ["eval_results_strict.jsonl", "eval_results_loose.jsonl"] {
+        let ours = deterministic_lines(&out.join(name), &input);
+        let official = deterministic_lines(&data(name), &input);
+        assert_eq!(ours.len(), 539);
+        let same = ours.iter().zip(&official).filter(|(a, b)| a == b).count();
+        assert_eq!(same, 539, "{name}: {same} of 539 lines byte-identical");
+    }
+}
+
+#[test]
+fn the_default_verifier_is_the_built_in_one() {
+    let out = scratch("eval-default");
+    let dir = scratch("eval-default-in");
+    let input = dir.join("input.jsonl");
+    std::fs::write(&input, "{\"key\": 1, \"prompt\": \"Say hi without commas\", \"instruction_id_list\": [\"punctuation:no_comma\"], \"kwargs\": [{}]}\n").unwrap();
+    let responses = dir.join("responses.jsonl");
+    std::fs::write(
+        &responses,
+        "{\"prompt\": \"Say hi without commas\", \"response\": \"Hi there\"}\n",
+    )
+    .unwrap();
+    let output = spar_host()
+        .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+        .args(["eval", "ifeval", "--input"])
+        .arg(&input)
+        .arg("--responses")
+        .arg(&responses)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(out.join("eval_results_strict.jsonl")).unwrap(),
+        "{\"follow_all_instructions\": true, \"follow_instruction_list\": [true], \"instruction_id_list\": [\"punctuation:no_comma\"], \"prompt\": \"Say hi without commas\", \"response\": \"Hi there\"}\n"
+    );
+}
+
+/// Writes `input.jsonl` and `responses.jsonl` into a scratch folder.
+fn files(name: &str, input: &str, responses: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = scratch(name);
+    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    std::fs::write(dir.join("responses.jsonl"), responses).unwrap();
+    (
+        dir.join("input.jsonl"),
+        dir.join("responses.jsonl"),
+        dir.join("out"),
+    )
+}
+
+#[test]
+fn several_verifiers_at_once_each_checks_its_own_ids() {
+    let (input, responses, out) = files(
+        "eval-two-plugins",
+        "{\"key\": 7, \"prompt\": \"Poem\", \"instruction_id_list\": [\"acrostic:first_letters\", \"punctuation:no_comma\"], \"kwargs\": [{\"word\": \"sun\"}, {}]}\n",
+        "{\"prompt\": \"Poem\", \"response\": \"Shining high\\nUp above\\nNever tired\"}\n",
+    );
+    let output = eval(
+        &input,
+        &responses,
+        &out,
+        &[plugin("verifier-ifeval"), plugin("verifier-acrostic")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let strict = std::fs::read_to_string(out.join("eval_results_strict.jsonl")).unwrap();
+    assert!(
+        strict.contains("\"follow_instruction_list\": [true, true]"),
+        "{strict}"
+    );
+}
+
+/// Bad input: exit 1 and one line that names the file, the line and the problem.
+fn assert_fails(output: &Output, expected: &str) {
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(output));
+    let err = stderr(output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(expected), "expected {expected:?} in {err}");
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn an_unknown_instruction_id_is_a_clear_error() {
+    let (input, responses, out) = files(
+        "eval-unknown-id",
+        "{\"key\": 3, \"prompt\": \"P\", \"instruction_id_list\": [\"acrostic:first_letters\"], \"kwargs\": [{\"word\": \"ab\"}]}\n",
+        "{\"prompt\": \"P\", \"response\": \"R\"}\n",
+    );
+    let output = eval(&input, &responses, &out, &[plugin("verifier-ifeval")]);
+    assert_fails(
+        &output,
+        &format!(
+            "{}:1: instruction id `acrostic:first_letters` (key 3) is not known to any loaded verifier (loaded: verifier-ifeval (25 ids))",
+            input.display()
+        ),
+    );
+}
+
+#[test]
+fn malformed_jsonl_names_the_line() {
+    let (input, responses, out) = files(
+        "eval-malformed",
+        "{\"key\": 1, \"prompt\": \"P\", \"instruction_id_list\": [], \"kwargs\": []}\n\n{\"key\": 2, oops}\n",
+        "{\"prompt\": \"P\", \"response\": \"R\"}\n",
+    );
+    let output = eval(&input, &responses, &out, &[plugin("verifier-ifeval")]);
+    assert_fails(&output, &format!("{}:3: invalid JSON: ", input.display()));
+}
+
+#[test]
+fn a_prompt_without_a_response_is_named() {
+    let (input, responses, out) = files(
+        "eval-missing-response",
+        "{\"key\": 9, \"prompt\": \"Where is my answer?\", \"instruction_id_list\": [\"punctuation:no_comma\"], \"kwargs\": [{}]}\n",
+        "{\"prompt\": \"Another prompt\", \"response\": \"R\"}\n",
+    );
+    let output = eval(&input, &responses, &out, &[plugin("verifier-ifeval")]);
+    assert_fails(
+        &output,
+        &format!(
+            "{}:1: prompt of key 9 has no response in {}: \"Where is my answer?\"",
+            input.display(),
+            responses.display()
+        ),
+    );
+}
+
+#[test]
+fn kwargs_of_the_wrong_type_name_the_argument() {
+    let (input, responses, out) = files(
+        "eval-bad-kwargs",
+        "{\"key\": 4, \"prompt\": \"P\", \"instruction_id_list\": [\"length_constraints:number_words\"], \"kwargs\": [{\"num_words\": \"many\", \"relation\": \"at least\"}]}\n",
+        "{\"prompt\": \"P\", \"response\": \"R\"}\n",
+    );
+    let output = eval(&input, &responses, &out, &[plugin("verifier-ifeval")]);
+    assert_fails(
+        &output,
+        &format!(
+            "{}:1: key 4, instruction `length_constraints:number_words`: plugin `verifier-ifeval` returned an error from `check`: argument `num_words` must be an integer, got \"many\"",
+            input.display()
+        ),
+    );
+}
+
+#[test]
+fn non_utf8_input_names_the_line() {
+    let dir = scratch("eval-non-utf8");
+    let input = dir.join("input.jsonl");
+    let mut bytes =
+        b"{\"key\": 1, \"prompt\": \"P\", \"instruction_id_list\": [], \"kwargs\": []}\n".to_vec();
+    bytes.extend_from_slice(b"{\"key\": 2, \"prompt\": \"\xff\xfe\"}\n");
+    std::fs::write(&input, bytes).unwrap();
+    let responses = dir.join("responses.jsonl");
+    std::fs::write(&responses, "").unwrap();
+    let output = eval(
+        &input,
+        &responses,
+        &dir.join("out"),
+        &[plugin("verifier-ifeval")],
+    );
+    assert_fails(&output, &format!("{}:2: not valid UTF-8", input.display()));
+}
+
+#[test]
+fn a_ten_megabyte_response_gets_a_verdict_through_the_plugin() {
+    let response = "All work and no play makes Jack a dull boy. ".repeat(230_000);
+    let (input, responses, out) = files(
+        "eval-huge",
+        "{\"key\": 5, \"prompt\": \"P\", \"instruction_id_list\": [\"punctuation:no_comma\", \"length_constraints:number_words\"], \"kwargs\": [{}, {\"num_words\": 50, \"relation\": \"less than\"}]}\n",
+        &format!("{{\"prompt\": \"P\", \"response\": \"{response}\"}}\n"),
+    );
+    let output = eval(&input, &responses, &out, &[plugin("verifier-ifeval")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let strict = std::fs::read_to_string(out.join("eval_results_strict.jsonl")).unwrap();
+    assert!(strict.starts_with(
+        "{\"follow_all_instructions\": false, \"follow_instruction_list\": [true, false]"
+    ));
+}
