@@ -1,0 +1,12 @@
+//! The model engine: configs, the trainable transformer, weights (HF directories and GGUF),
+//! tokenizers, chat templates, sampling and batched generation.
+
+pub mod chat_template;
+pub mod config;
+pub mod generate;
+pub mod loader;
+pub mod model;
+pub mod sampling;
+pub mod tiny;
+pub mod tokenizer;
+pub mod weights;

@@ -1,0 +1,381 @@
+//! The transformer itself, written with differentiable candle ops only (candle-transformers'
+//! models return last-position logits and use fused ops that drop gradients; see the design's
+//! stack notes). Tensor names are Hugging Face's, so loading and saving are inverses. Serves both
+//! training (logits for every position, gradients to every weight) and generation (KV cache).
+
+use candle_core::{D, DType, Device, Module, Result, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+use super::config::ModelConfig;
+
+fn linear(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
+    let weight = vb.get((out_dim, in_dim), "weight")?;
+    let bias = if bias {
+        Some(vb.get(out_dim, "bias")?)
+    } else {
+        None
+    };
+    Ok(Linear::new(weight, bias))
+}
+
+/// RMS normalisation by its formula (candle-nn's fused version has no backward pass).
+#[derive(Clone, Debug)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(RmsNorm {
+            weight: vb.get(size, "weight")?,
+            eps,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let x = x.to_dtype(DType::F32)?;
+        let variance = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = x.broadcast_div(&(variance + self.eps)?.sqrt()?)?;
+        normed
+            .to_dtype(dtype)?
+            .broadcast_mul(&self.weight.to_dtype(dtype)?)
+    }
+}
+
+/// Rotary position embedding tables (HF's "rotate half" layout).
+#[derive(Clone, Debug)]
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    fn new(cfg: &ModelConfig, dtype: DType, device: &Device) -> Result<Self> {
+        let dim = cfg.head_dim();
+        let inv_freq: Vec<f32> = (0..dim)
+            .step_by(2)
+            .map(|i| 1.0 / (cfg.rope_theta as f32).powf(i as f32 / dim as f32))
+            .collect();
+        let positions = cfg.max_position_embeddings;
+        let inv_freq = Tensor::from_vec(inv_freq, (1, dim / 2), device)?;
+        let t = Tensor::arange(0u32, positions as u32, device)?
+            .to_dtype(DType::F32)?
+            .reshape((positions, 1))?;
+        let freqs = t.broadcast_mul(&inv_freq)?;
+        let freqs = Tensor::cat(&[&freqs, &freqs], D::Minus1)?;
+        Ok(Rope {
+            cos: freqs.cos()?.to_dtype(dtype)?,
+            sin: freqs.sin()?.to_dtype(dtype)?,
+        })
+    }
+
+    /// Rotate `x` of shape [B, H, T, D] at `positions` [B, T].
+    fn apply(&self, x: &Tensor, positions: &Tensor) -> Result<Tensor> {
+        let (b, _, t, d) = x.dims4()?;
+        let flat = positions.flatten_all()?;
+        let cos = self.cos.index_select(&flat, 0)?.reshape((b, 1, t, d))?;
+        let sin = self.sin.index_select(&flat, 0)?.reshape((b, 1, t, d))?;
+        let half = d / 2;
+        let x1 = x.narrow(D::Minus1, 0, half)?;
+        let x2 = x.narrow(D::Minus1, half, half)?;
+        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+        x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?
+    }
+}
+
+/// One layer's cached keys and values, [B, KV heads, T, D].
+#[derive(Clone, Debug, Default)]
+pub struct LayerCache {
+    k: Option<Tensor>,
+    v: Option<Tensor>,
+}
+
+/// The KV cache of a whole model for one batch.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    layers: Vec<LayerCache>,
+}
+
+impl Cache {
+    pub fn new(layers: usize) -> Self {
+        Cache {
+            layers: vec![LayerCache::default(); layers],
+        }
+    }
+
+    /// Cached length (keys per sequence).
+    pub fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.k.as_ref())
+            .map(|k| k.dim(2).unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keep only the batch rows in `rows` (finished sequences leave the batch).
+    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+        for layer in &mut self.layers {
+            if let Some(k) = &layer.k {
+                layer.k = Some(k.index_select(rows, 0)?);
+            }
+            if let Some(v) = &layer.v {
+                layer.v = Some(v.index_select(rows, 0)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+        let (h, hd) = (cfg.hidden_size, cfg.head_dim());
+        let (heads, kv_heads) = (cfg.num_attention_heads, cfg.kv_heads());
+        let bias = cfg.qkv_bias();
+        Ok(Attention {
+            q_proj: linear(h, heads * hd, bias, vb.pp("q_proj"))?,
+            k_proj: linear(h, kv_heads * hd, bias, vb.pp("k_proj"))?,
+            v_proj: linear(h, kv_heads * hd, bias, vb.pp("v_proj"))?,
+            o_proj: linear(heads * hd, h, false, vb.pp("o_proj"))?,
+            heads,
+            kv_heads,
+            head_dim: hd,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        rope: &Rope,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let split = |proj: &Linear, heads: usize| -> Result<Tensor> {
+            proj.forward(x)?
+                .reshape((b, t, heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = rope.apply(&split(&self.q_proj, self.heads)?, positions)?;
+        let k = rope.apply(&split(&self.k_proj, self.kv_heads)?, positions)?;
+        let v = split(&self.v_proj, self.kv_heads)?;
+        let (k, v) = match cache {
+            Some(cache) => {
+                let k = match &cache.k {
+                    Some(old) => Tensor::cat(&[old, &k], 2)?,
+                    None => k,
+                };
+                let v = match &cache.v {
+                    Some(old) => Tensor::cat(&[old, &v], 2)?,
+                    None => v,
+                };
+                cache.k = Some(k.clone());
+                cache.v = Some(v.clone());
+                (k, v)
+            }
+            None => (k, v),
+        };
+        let repeat = self.heads / self.kv_heads;
+        let (k, v) = (repeat_kv(&k, repeat)?, repeat_kv(&v, repeat)?);
+        let dtype = q.dtype();
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = (q
+            .to_dtype(DType::F32)?
+            .matmul(&k.to_dtype(DType::F32)?.t()?)?
+            * scale)?
+            .broadcast_add(mask)?;
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(dtype)?;
+        let out = probs.matmul(&v.contiguous()?)?.transpose(1, 2)?.reshape((
+            b,
+            t,
+            self.heads * self.head_dim,
+        ))?;
+        self.o_proj.forward(&out)
+    }
+}
+
+/// Grouped-query attention: each KV head serves `repeat` query heads.
+fn repeat_kv(x: &Tensor, repeat: usize) -> Result<Tensor> {
+    if repeat == 1 {
+        return Ok(x.clone());
+    }
+    let (b, kv, t, d) = x.dims4()?;
+    x.unsqueeze(2)?
+        .broadcast_as((b, kv, repeat, t, d))?
+        .contiguous()?
+        .reshape((b, kv * repeat, t, d))
+}
+
+#[derive(Clone, Debug)]
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Mlp {
+            gate_proj: linear(h, i, false, vb.pp("gate_proj"))?,
+            up_proj: linear(h, i, false, vb.pp("up_proj"))?,
+            down_proj: linear(i, h, false, vb.pp("down_proj"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // silu(x) = x * sigmoid(x), spelled out so it differentiates.
+        let gate = self.gate_proj.forward(x)?;
+        let silu = (&gate * candle_nn::ops::sigmoid(&gate)?)?;
+        self.down_proj.forward(&(silu * self.up_proj.forward(x)?)?)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Block {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    mlp: Mlp,
+}
+
+/// A decoder-only transformer (llama family and Qwen2) with a language-model head.
+#[derive(Clone, Debug)]
+pub struct Transformer {
+    embed_tokens: Embedding,
+    layers: Vec<Block>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rope: Rope,
+    config: ModelConfig,
+}
+
+impl Transformer {
+    /// Build from weights named as in Hugging Face checkpoints.
+    pub fn new(config: &ModelConfig, vb: VarBuilder) -> Result<Self> {
+        let model = vb.pp("model");
+        let embed = model
+            .pp("embed_tokens")
+            .get((config.vocab_size, config.hidden_size), "weight")?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| {
+                let vb = model.pp(format!("layers.{i}"));
+                Ok(Block {
+                    input_layernorm: RmsNorm::new(
+                        config.hidden_size,
+                        config.rms_norm_eps,
+                        vb.pp("input_layernorm"),
+                    )?,
+                    self_attn: Attention::new(config, vb.pp("self_attn"))?,
+                    post_attention_layernorm: RmsNorm::new(
+                        config.hidden_size,
+                        config.rms_norm_eps,
+                        vb.pp("post_attention_layernorm"),
+                    )?,
+                    mlp: Mlp::new(config, vb.pp("mlp"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let lm_head = if config.tie_word_embeddings {
+            Linear::new(embed.clone(), None)
+        } else {
+            linear(
+                config.hidden_size,
+                config.vocab_size,
+                false,
+                vb.pp("lm_head"),
+            )?
+        };
+        Ok(Transformer {
+            embed_tokens: Embedding::new(embed, config.hidden_size),
+            layers,
+            norm: RmsNorm::new(config.hidden_size, config.rms_norm_eps, model.pp("norm"))?,
+            lm_head,
+            rope: Rope::new(config, vb.dtype(), vb.device())?,
+            config: config.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn new_cache(&self) -> Cache {
+        Cache::new(self.layers.len())
+    }
+
+    /// Logits [B, T, V] for `input_ids` [B, T] at `positions` [B, T] under an additive `mask`
+    /// [B, 1, T, T_past + T] (0 where attention is allowed, a large negative number elsewhere).
+    /// With a cache, keys and values are appended to it. With `last_only`, only the last position's
+    /// logits are computed ([B, 1, V]), which is all generation needs.
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        mut cache: Option<&mut Cache>,
+        last_only: bool,
+    ) -> Result<Tensor> {
+        let mut x = self.embed_tokens.forward(input_ids)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            let residual = x.clone();
+            let h = layer.input_layernorm.forward(&x)?;
+            let h = layer
+                .self_attn
+                .forward(&h, positions, mask, &self.rope, layer_cache)?;
+            let x2 = (residual + h)?;
+            let h = layer
+                .mlp
+                .forward(&layer.post_attention_layernorm.forward(&x2)?)?;
+            x = (x2 + h)?;
+        }
+        let x = if last_only {
+            let t = x.dim(1)?;
+            x.narrow(1, t - 1, 1)?
+        } else {
+            x
+        };
+        self.lm_head.forward(&self.norm.forward(&x)?)
+    }
+}
+
+/// The value masked attention scores get: large and finite, so a row with every key masked (a
+/// padding query) stays finite instead of turning into NaN.
+pub const MASKED: f32 = -1e9;
+
+/// An additive mask [B, 1, T, past + T] for queries at the end of each sequence: key `j` is visible
+/// to query `i` when it is not padding and `j <= past + i`. `key_valid[b][j]` says whether key `j`
+/// of sequence `b` is a real token.
+pub fn attention_mask(key_valid: &[Vec<bool>], queries: usize, device: &Device) -> Result<Tensor> {
+    let b = key_valid.len();
+    let keys = key_valid.first().map_or(0, Vec::len);
+    let past = keys - queries;
+    let mut data = Vec::with_capacity(b * queries * keys);
+    for valid in key_valid {
+        for i in 0..queries {
+            for (j, ok) in valid.iter().enumerate() {
+                data.push(if *ok && j <= past + i { 0.0 } else { MASKED });
+            }
+        }
+    }
+    Tensor::from_vec(data, (b, 1, queries, keys), device)
+}

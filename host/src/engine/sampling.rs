@@ -1,0 +1,186 @@
+//! Choosing the next token: temperature, top-k, top-p, with a per-sequence seeded generator so
+//! that a request's output depends on its seed alone, not on what it was batched with.
+
+/// How to pick tokens.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplingParams {
+    /// 0 means greedy.
+    pub temperature: f64,
+    pub top_p: f64,
+    /// 0 means no top-k cut.
+    pub top_k: usize,
+    pub seed: u64,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: 0,
+        }
+    }
+}
+
+/// SplitMix64: small, fast, and identical everywhere.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A sampler for one sequence.
+#[derive(Clone, Debug)]
+pub struct Sampler {
+    params: SamplingParams,
+    rng: Rng,
+}
+
+impl Sampler {
+    pub fn new(params: SamplingParams) -> Sampler {
+        let rng = Rng::new(params.seed);
+        Sampler { params, rng }
+    }
+
+    /// The next token from one row of logits.
+    pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        if self.params.temperature <= 0.0 {
+            return argmax(logits);
+        }
+        let t = self.params.temperature as f32;
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        // Candidates sorted by probability, as few as top-k and top-p need.
+        let mut weights: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as u32, ((l - max) / t).exp()))
+            .collect();
+        let total: f32 = weights.iter().map(|w| w.1).sum();
+        let mut keep = if self.params.top_k > 0 {
+            self.params.top_k.min(weights.len())
+        } else {
+            weights.len()
+        };
+        if self.params.top_p < 1.0 {
+            // Grow the sorted head until it holds top_p of the mass (usually a few dozen tokens).
+            let mut head = 64.min(keep);
+            loop {
+                sort_head(&mut weights, head);
+                let mut cumulative = 0.0;
+                let target = self.params.top_p as f32 * total;
+                let found = weights[..head].iter().position(|w| {
+                    cumulative += w.1;
+                    cumulative >= target
+                });
+                if let Some(i) = found {
+                    keep = keep.min(i + 1);
+                    break;
+                }
+                if head >= keep {
+                    break;
+                }
+                head = (head * 8).min(keep);
+            }
+        } else {
+            sort_head(&mut weights, keep);
+        }
+        let kept = &weights[..keep];
+        let mass: f32 = kept.iter().map(|w| w.1).sum();
+        let mut target = self.rng.uniform() as f32 * mass;
+        for (id, w) in kept {
+            if target < *w {
+                return *id;
+            }
+            target -= w;
+        }
+        kept.last().map_or(0, |w| w.0)
+    }
+}
+
+/// Put the `n` largest weights first, sorted descending (ties by token id, for determinism).
+fn sort_head(weights: &mut [(u32, f32)], n: usize) {
+    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if n < weights.len() && n > 0 {
+        weights.select_nth_unstable_by(n - 1, order);
+    }
+    weights[..n].sort_unstable_by(order);
+}
+
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, l) in logits.iter().enumerate() {
+        if *l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_takes_the_maximum() {
+        let mut s = Sampler::new(SamplingParams {
+            temperature: 0.0,
+            ..Default::default()
+        });
+        assert_eq!(s.sample(&[0.1, 3.0, -1.0, 2.9]), 1);
+    }
+
+    #[test]
+    fn same_seed_same_choices_and_top_k_one_is_greedy() {
+        let logits: Vec<f32> = (0..1000)
+            .map(|i| ((i * 7919) % 101) as f32 / 10.0)
+            .collect();
+        let params = SamplingParams {
+            temperature: 0.9,
+            top_p: 0.9,
+            top_k: 0,
+            seed: 42,
+        };
+        let a: Vec<u32> = {
+            let mut s = Sampler::new(params.clone());
+            (0..50).map(|_| s.sample(&logits)).collect()
+        };
+        let b: Vec<u32> = {
+            let mut s = Sampler::new(params.clone());
+            (0..50).map(|_| s.sample(&logits)).collect()
+        };
+        assert_eq!(a, b);
+        let mut s = Sampler::new(SamplingParams { top_k: 1, ..params });
+        assert!((0..20).all(|_| s.sample(&logits) == argmax(&logits)));
+    }
+
+    #[test]
+    fn top_p_excludes_the_tail() {
+        // One token holds ~88% of the mass: with top_p 0.5 only it can be drawn.
+        let mut logits = vec![0.0f32; 100];
+        logits[7] = 9.0;
+        let mut s = Sampler::new(SamplingParams {
+            temperature: 1.0,
+            top_p: 0.5,
+            top_k: 0,
+            seed: 1,
+        });
+        assert!((0..200).all(|_| s.sample(&logits) == 7));
+    }
+}
