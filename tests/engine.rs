@@ -341,3 +341,244 @@ fn a_prompt_longer_than_the_context_is_refused() {
         "request 0: prompt of 12 tokens plus 24 new tokens exceeds the model's context of 16 tokens"
     );
 }
+
+#[test]
+fn gguf_and_hf_checkpoints_of_the_same_weights_give_the_same_logits() {
+    for family in [Family::Llama, Family::Qwen2] {
+        let dir = common::scratch(&format!("engine-gguf-{family:?}"));
+        let spec = TinySpec {
+            family,
+            ..TinySpec::default()
+        };
+        tiny::write_hf_dir(&dir.join("hf"), &spec).unwrap();
+        let cfg = tiny::config(&spec);
+        let weights = tiny::weights(&cfg, spec.seed).unwrap();
+        let gguf_path = dir.join("tiny.gguf");
+        let tokenizer = tiny::tokenizer().unwrap();
+        spar_host::engine::gguf::write_f32(
+            &gguf_path,
+            &cfg,
+            &weights,
+            &tokenizer,
+            &[256, 257, 258],
+            Some(tiny::CHATML_TEMPLATE),
+        )
+        .unwrap();
+        let hf = loader::load(&dir.join("hf")).unwrap();
+        let gguf = loader::load(&gguf_path).unwrap();
+        let ids: Vec<u32> = "same weights, two formats".bytes().map(u32::from).collect();
+        let a = full_logits(&hf.transformer(DType::F32, &Device::Cpu).unwrap(), &ids);
+        let b = full_logits(&gguf.transformer(DType::F32, &Device::Cpu).unwrap(), &ids);
+        let diff = max_abs_diff(&a, &b);
+        assert!(diff < 1e-5, "{family:?}: max |diff| = {diff}");
+        assert_eq!(
+            gguf.tokenizer.encode("<|im_start|>hi").unwrap(),
+            vec![257, 104, 105]
+        );
+        let template = gguf.template.as_ref().expect("template from GGUF metadata");
+        assert_eq!(
+            template
+                .render(&[Message::new("user", "x")], false)
+                .unwrap(),
+            "<|im_start|>user\nx<|im_end|>\n"
+        );
+        assert_eq!(gguf.stop_token_ids(), vec![258]);
+    }
+}
+
+fn smollm2_metadata() -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/smollm2/tokenizer-gguf-metadata.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn smollm2_tokenizer_from_gguf_metadata_gives_the_known_ids() {
+    let m = smollm2_metadata();
+    let strings = |k: &str| -> Vec<String> {
+        m[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    let types: Vec<i32> = m["tokenizer.ggml.token_type"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap() as i32)
+        .collect();
+    let tokenizer = spar_host::engine::gguf::tokenizer_from_parts(
+        m["tokenizer.ggml.model"].as_str().unwrap(),
+        m["tokenizer.ggml.pre"].as_str().unwrap(),
+        &strings("tokenizer.ggml.tokens"),
+        &strings("tokenizer.ggml.merges"),
+        &types,
+    )
+    .unwrap();
+    // The reference ids (design stack notes, from the model's own tokenizer).
+    assert_eq!(
+        tokenizer
+            .encode("<|im_start|>user\nHello 123, world!<|im_end|>")
+            .unwrap(),
+        vec![1, 4093, 198, 19556, 216, 33, 34, 35, 28, 905, 17, 2]
+    );
+    assert_eq!(
+        tokenizer
+            .decode(&[19556, 216, 33, 34, 35, 28, 905, 17])
+            .unwrap(),
+        "Hello 123, world!"
+    );
+    // And the model's own chat template renders as transformers renders it.
+    let template = spar_host::engine::chat_template::ChatTemplate::new(
+        m["tokenizer.chat_template"].as_str().unwrap(),
+        "SmolLM2 GGUF",
+        "<|im_start|>",
+        "<|im_end|>",
+    )
+    .unwrap();
+    assert_eq!(
+        template
+            .render(
+                &[Message::new(
+                    "user",
+                    "Write a haiku about the sea in lowercase letters only."
+                )],
+                true
+            )
+            .unwrap(),
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWrite a haiku about the sea in lowercase letters only.<|im_end|>\n<|im_start|>assistant\n"
+    );
+}
+
+#[test]
+fn bad_gguf_files_are_named_with_the_reason() {
+    let dir = common::scratch("engine-bad-gguf");
+    let spec = TinySpec::default();
+    let cfg = tiny::config(&spec);
+    let weights = tiny::weights(&cfg, spec.seed).unwrap();
+    let tokenizer = tiny::tokenizer().unwrap();
+    let good = dir.join("good.gguf");
+    spar_host::engine::gguf::write_f32(&good, &cfg, &weights, &tokenizer, &[256, 257, 258], None)
+        .unwrap();
+
+    let junk = dir.join("junk.gguf");
+    std::fs::write(&junk, b"definitely not gguf").unwrap();
+    let error = format!("{:#}", loader::load(&junk).err().unwrap());
+    assert!(
+        error.starts_with(&format!("{}: not a readable GGUF file: ", junk.display())),
+        "{error}"
+    );
+
+    // An unknown tensor type code (llama.cpp's newer quantisations look like this to us).
+    let mut bytes = std::fs::read(&good).unwrap();
+    let name = b"blk.0.attn_k.weight";
+    let at = bytes.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+    let dims = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let type_at = at + 4 + 8 * dims;
+    bytes[type_at..type_at + 4].copy_from_slice(&99u32.to_le_bytes());
+    let odd = dir.join("odd-quant.gguf");
+    std::fs::write(&odd, &bytes).unwrap();
+    let error = format!("{:#}", loader::load(&odd).err().unwrap());
+    assert!(
+        error.starts_with(&format!("{}: not a readable GGUF file: ", odd.display())),
+        "{error}"
+    );
+    assert!(error.contains("99"), "{error}");
+
+    let mut cfg2 = cfg.clone();
+    cfg2.model_type = "falcon".into();
+    let other = dir.join("falcon.gguf");
+    spar_host::engine::gguf::write_f32(&other, &cfg2, &weights, &tokenizer, &[], None).unwrap();
+    let error = format!("{:#}", loader::load(&other).err().unwrap());
+    assert_eq!(
+        error,
+        format!(
+            "{}: unsupported architecture `falcon` (general.architecture); supported: llama, qwen2",
+            other.display()
+        )
+    );
+}
+
+#[test]
+fn generate_command_writes_one_line_per_sample_independent_of_batching() {
+    let dir = common::scratch("engine-generate-cli");
+    tiny::write_hf_dir(&dir.join("model"), &TinySpec::default()).unwrap();
+    let prompts = dir.join("prompts.jsonl");
+    std::fs::write(
+        &prompts,
+        "{\"id\": \"a\", \"prompt\": \"Say something.\"}\n{\"id\": \"b\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}\n",
+    )
+    .unwrap();
+    let run = |batch: &str, out: &str| {
+        let output = common::spar_host()
+            .args(["generate", "--model"])
+            .arg(dir.join("model"))
+            .arg("--prompts")
+            .arg(&prompts)
+            .arg("--output")
+            .arg(dir.join(out))
+            .args([
+                "--n",
+                "2",
+                "--temperature",
+                "0.9",
+                "--top-p",
+                "0.9",
+                "--max-new-tokens",
+                "12",
+                "--seed",
+                "3",
+                "--batch-size",
+                batch,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::read_to_string(dir.join(out)).unwrap()
+    };
+    let one = run("1", "one.jsonl");
+    let four = run("4", "four.jsonl");
+    assert_eq!(one, four, "outputs must not depend on batching");
+    let lines: Vec<serde_json::Value> = one
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        (lines[0]["id"].as_str(), lines[0]["sample"].as_u64()),
+        (Some("a"), Some(0))
+    );
+    assert_eq!(
+        (lines[3]["id"].as_str(), lines[3]["sample"].as_u64()),
+        (Some("b"), Some(1))
+    );
+    assert_ne!(
+        lines[0]["text"], lines[1]["text"],
+        "different samples, different seeds"
+    );
+
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "{\"nothing\": 1}\n").unwrap();
+    let output = common::spar_host()
+        .args(["generate", "--model"])
+        .arg(dir.join("model"))
+        .arg("--prompts")
+        .arg(&bad)
+        .arg("--output")
+        .arg(dir.join("x.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        format!(
+            "error: {}:1: needs a `prompt` string or a `messages` list",
+            bad.display()
+        )
+    );
+}

@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+pub mod generate;
 mod plugins;
 
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     /// Inspect plugins: which world they implement and whether this host can run them.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Sample completions for a file of prompts.
+    Generate(generate::GenerateArgs),
     /// Evaluate responses (IFEval) with verifier plugins.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -41,6 +44,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Plugins(command) => plugins::run(command),
+        Command::Generate(args) => generate::run(args),
         Command::Eval(command) => eval::run(command),
         Command::Bench(command) => bench::run(command),
     };

@@ -62,15 +62,12 @@ fn require(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Load a model from an HF directory (or, later, a GGUF file).
+/// Load a model from an HF directory or a GGUF file.
 pub fn load(path: &Path) -> anyhow::Result<LoadedModel> {
     if path.is_dir() {
         load_hf_dir(path)
     } else if path.is_file() {
-        bail!(
-            "{}: not a model directory (GGUF files are not supported yet)",
-            path.display()
-        )
+        super::gguf::load(path)
     } else {
         bail!("{}: no such model directory or file", path.display())
     }

@@ -4,6 +4,7 @@
 pub mod chat_template;
 pub mod config;
 pub mod generate;
+pub mod gguf;
 pub mod loader;
 pub mod model;
 pub mod sampling;

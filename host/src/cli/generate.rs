@@ -1,0 +1,223 @@
+//! `spar-host generate`: sample completions for a file of prompts.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use candle_core::{DType, Device};
+use clap::Args;
+use serde_json::Value;
+
+use crate::engine::chat_template::Message;
+use crate::engine::generate::{Request, generate};
+use crate::engine::loader::{self, LoadedModel};
+use crate::engine::sampling::SamplingParams;
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// An HF model directory or a GGUF file.
+    #[arg(long)]
+    model: PathBuf,
+    /// JSONL: `{"prompt": "..."}` (a user turn) or `{"messages": [...]}`, optional `"id"`.
+    #[arg(long)]
+    prompts: PathBuf,
+    /// JSONL output, one line per sample.
+    #[arg(long)]
+    output: PathBuf,
+    /// Samples per prompt.
+    #[arg(long, default_value_t = 1)]
+    n: usize,
+    /// 0 is greedy (default: the model's generation_config, else 1.0).
+    #[arg(long)]
+    temperature: Option<f64>,
+    #[arg(long)]
+    top_p: Option<f64>,
+    /// 0 disables top-k.
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long, default_value_t = 256)]
+    max_new_tokens: usize,
+    /// Root seed: sample `s` of prompt `p` always gets the same seed, whatever the batching.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Extra stop strings (repeatable).
+    #[arg(long = "stop")]
+    stop: Vec<String>,
+    /// Feed prompts as raw text instead of through the chat template.
+    #[arg(long)]
+    raw: bool,
+}
+
+/// A request's seed from the root seed and its place (prompt, sample): SplitMix64 of the three.
+pub fn derive_seed(root: u64, prompt: usize, sample: usize) -> u64 {
+    let mut rng = crate::engine::sampling::Rng::new(
+        root ^ (prompt as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (sample as u64) << 48,
+    );
+    rng.next_u64()
+}
+
+struct Prompt {
+    id: Value,
+    messages: Vec<Message>,
+    raw: Option<String>,
+}
+
+fn read_prompts(path: &PathBuf) -> anyhow::Result<Vec<Prompt>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut prompts = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{}", path.display(), i + 1);
+        let value: Value =
+            serde_json::from_str(line).with_context(|| format!("{}: invalid JSON", at()))?;
+        let id = value
+            .get("id")
+            .cloned()
+            .unwrap_or(Value::from(prompts.len()));
+        if let Some(prompt) = value.get("prompt").and_then(Value::as_str) {
+            prompts.push(Prompt {
+                id,
+                messages: vec![Message::new("user", prompt)],
+                raw: Some(prompt.to_string()),
+            });
+        } else if let Some(messages) = value.get("messages") {
+            let messages: Vec<Message> =
+                serde_json::from_value(messages.clone()).with_context(|| {
+                    format!("{}: `messages` must be a list of {{role, content}}", at())
+                })?;
+            prompts.push(Prompt {
+                id,
+                messages,
+                raw: None,
+            });
+        } else {
+            bail!("{}: needs a `prompt` string or a `messages` list", at());
+        }
+    }
+    Ok(prompts)
+}
+
+fn prompt_ids(model: &LoadedModel, prompt: &Prompt, raw: bool) -> anyhow::Result<Vec<u32>> {
+    if raw {
+        let text = prompt.raw.clone().unwrap_or_else(|| {
+            prompt
+                .messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
+        return model.tokenizer.encode(&text);
+    }
+    let template = model.template.as_ref().with_context(|| {
+        format!(
+            "{}: the model has no chat template; pass --raw to feed prompts as text",
+            model.source.display()
+        )
+    })?;
+    model
+        .tokenizer
+        .encode(&template.render(&prompt.messages, true)?)
+}
+
+pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    if args.batch_size == 0 || args.n == 0 {
+        bail!("--batch-size and --n must be at least 1");
+    }
+    let device = Device::Cpu;
+    let loaded = loader::load(&args.model)?;
+    let model = loaded.transformer(DType::F32, &device)?;
+    let prompts = read_prompts(&args.prompts)?;
+    let sampling = |seed| SamplingParams {
+        temperature: args
+            .temperature
+            .or(loaded.generation.temperature)
+            .unwrap_or(1.0),
+        top_p: args.top_p.or(loaded.generation.top_p).unwrap_or(1.0),
+        top_k: args.top_k.or(loaded.generation.top_k).unwrap_or(0),
+        seed,
+    };
+    let mut stop_ids = loaded.stop_token_ids();
+    if let Some(id) = loaded.tokenizer.token_id("<|im_end|>") {
+        stop_ids.push(id);
+    }
+    let mut work = Vec::new();
+    for (p, prompt) in prompts.iter().enumerate() {
+        let ids = prompt_ids(&loaded, prompt, args.raw)
+            .with_context(|| format!("{}: prompt {}", args.prompts.display(), prompt.id))?;
+        for s in 0..args.n {
+            work.push((
+                p,
+                s,
+                Request {
+                    prompt_ids: ids.clone(),
+                    sampling: sampling(derive_seed(args.seed, p, s)),
+                    max_new_tokens: args.max_new_tokens,
+                    stop_token_ids: stop_ids.clone(),
+                    stop_strings: args.stop.clone(),
+                },
+            ));
+        }
+    }
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(work.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} samples  {per_sec}  eta {eta}",
+            )
+            .expect("valid template"),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let mut lines = String::new();
+    let mut tokens = 0usize;
+    for (b, batch) in work.chunks(args.batch_size).enumerate() {
+        let requests: Vec<Request> = batch.iter().map(|(_, _, r)| r.clone()).collect();
+        let completions = generate(&model, &loaded.tokenizer, &requests, &device)?;
+        for ((p, s, request), completion) in batch.iter().zip(&completions) {
+            tokens += completion.token_ids.len();
+            let line = serde_json::json!({
+                "id": prompts[*p].id,
+                "sample": s,
+                "text": completion.text,
+                "finish_reason": completion.finish_reason,
+                "prompt_tokens": request.prompt_ids.len(),
+                "completion_tokens": completion.token_ids.len(),
+            });
+            lines.push_str(&line.to_string());
+            lines.push('\n');
+        }
+        match &progress {
+            Some(bar) => bar.inc(batch.len() as u64),
+            None => tracing::info!(
+                batch = b + 1,
+                done = (b * args.batch_size + batch.len()).min(work.len()),
+                total = work.len(),
+                "generated"
+            ),
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    crate::storage::write_atomic(&args.output, lines.as_bytes())?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} samples, {tokens} tokens in {secs:.1} s ({:.1} tok/s) -> {}",
+        work.len(),
+        tokens as f64 / secs.max(1e-9),
+        args.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
