@@ -6,10 +6,39 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 
+use crate::engine::chat_template::Message;
+use crate::engine::generate::{Request, generate};
+use crate::engine::loader;
+use crate::engine::sampling::SamplingParams;
 use crate::plugins::{Limits, PluginHost, VerifierPlugin};
+
+/// The peer benchmark's prompts (shared/bench/peers/peers_common.py), so figures compare.
+const HAIKU: &str = "Write a haiku about the sea in lowercase letters only.";
+const PROMPTS8: [&str; 8] = [
+    "Write a haiku about the sea in lowercase letters only.",
+    "Give three tips for learning to cook.",
+    "Explain what a rainbow is to a child.",
+    "List five fruits that are red.",
+    "Write a short poem about autumn leaves.",
+    "What is the capital of France? Answer in one sentence.",
+    "Describe a cat in two sentences.",
+    "Suggest a name for a friendly robot.",
+];
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Generation speed, as the peer benchmark measures it: greedy decode at batch 1 and
+    /// sampling (T 0.9, top-p 0.9) at batch 8, EOS masked so every run makes `new_tokens`.
+    Generate {
+        /// An HF model directory or a GGUF file (e.g. SmolLM2-135M-Instruct).
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 128)]
+        new_tokens: usize,
+        /// Timed runs per figure (after one warm-up); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Plugin-call overhead of a verifier: compile, instantiate and per-call cost of `check`.
     Plugin {
         /// A verifier plugin.
@@ -31,6 +60,11 @@ pub enum BenchCommand {
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
+        BenchCommand::Generate {
+            model,
+            new_tokens,
+            runs,
+        } => bench_generate(&model, new_tokens, runs),
         BenchCommand::Plugin {
             file,
             id,
@@ -97,4 +131,120 @@ fn ms(d: Duration) -> f64 {
 
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn bench_generate(
+    model_path: &std::path::Path,
+    new_tokens: usize,
+    runs: usize,
+) -> anyhow::Result<ExitCode> {
+    let device = candle_core::Device::Cpu;
+    let loaded = loader::load(model_path)?;
+    let model = loaded.transformer(candle_core::DType::F32, &device)?;
+    let template = loaded.template.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("{}: the model has no chat template", model_path.display())
+    })?;
+    let prompt = |text: &str| -> anyhow::Result<Vec<u32>> {
+        loaded
+            .tokenizer
+            .encode(&template.render(&[Message::new("user", text)], true)?)
+    };
+    let request = |ids: Vec<u32>, n: usize, sampling: SamplingParams| Request {
+        prompt_ids: ids,
+        sampling,
+        max_new_tokens: n,
+        stop_token_ids: Vec::new(),
+        stop_strings: Vec::new(),
+    };
+    let greedy = SamplingParams {
+        temperature: 0.0,
+        ..SamplingParams::default()
+    };
+    let time = |requests: &[Request]| -> anyhow::Result<f64> {
+        let started = Instant::now();
+        let out = generate(&model, &loaded.tokenizer, requests, &device)?;
+        debug_assert!(
+            out.iter()
+                .all(|c| c.token_ids.len() == requests[0].max_new_tokens)
+        );
+        Ok(started.elapsed().as_secs_f64())
+    };
+
+    let haiku = prompt(HAIKU)?;
+    let one = [request(haiku.clone(), 1, greedy.clone())];
+    let full = [request(haiku.clone(), new_tokens, greedy.clone())];
+    time(&one)?;
+    time(&full)?;
+    let mut decode1 = Vec::new();
+    for _ in 0..runs {
+        let t1 = time(&one)?;
+        let tn = time(&full)?;
+        decode1.push((new_tokens - 1) as f64 / (tn - t1));
+    }
+
+    let prompts8: Vec<Vec<u32>> = PROMPTS8
+        .iter()
+        .map(|p| prompt(p))
+        .collect::<anyhow::Result<_>>()?;
+    let batch = |n: usize| -> Vec<Request> {
+        prompts8
+            .iter()
+            .enumerate()
+            .map(|(i, ids)| {
+                request(
+                    ids.clone(),
+                    n,
+                    SamplingParams {
+                        temperature: 0.9,
+                        top_p: 0.9,
+                        top_k: 0,
+                        seed: i as u64,
+                    },
+                )
+            })
+            .collect()
+    };
+    let (one8, full8) = (batch(1), batch(new_tokens));
+    time(&one8)?;
+    time(&full8)?;
+    let (mut generated8, mut decode8) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let t1 = time(&one8)?;
+        let tn = time(&full8)?;
+        generated8.push((8 * new_tokens) as f64 / tn);
+        decode8.push((8 * (new_tokens - 1)) as f64 / (tn - t1));
+    }
+    println!(
+        "model         {} ({} prompt tokens for batch 1)",
+        model_path.display(),
+        haiku.len()
+    );
+    println!(
+        "batch 1 greedy, decode tok/s (prefill excluded)      {:.1}",
+        median(decode1.clone())
+    );
+    println!(
+        "batch 8 T=0.9 top-p 0.9, generated tok/s            {:.1}",
+        median(generated8.clone())
+    );
+    println!(
+        "batch 8 T=0.9 top-p 0.9, decode tok/s (excl. prefill) {:.1}",
+        median(decode8.clone())
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "gen1_decode_tok_s": median(decode1),
+            "gen8_generated_tok_s": median(generated8),
+            "gen8_decode_tok_s": median(decode8),
+            "new_tokens": new_tokens,
+            "runs": runs,
+        })
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use candle_core::{DType, Device};
+use candle_core::DType;
 use clap::Args;
 use serde_json::Value;
 
@@ -51,6 +51,9 @@ pub struct GenerateArgs {
     /// Feed prompts as raw text instead of through the chat template.
     #[arg(long)]
     raw: bool,
+    /// `cpu`, or `cuda[:N]` in a CUDA build.
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 /// A request's seed from the root seed and its place (prompt, sample): SplitMix64 of the three.
@@ -132,7 +135,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     if args.batch_size == 0 || args.n == 0 {
         bail!("--batch-size and --n must be at least 1");
     }
-    let device = Device::Cpu;
+    let device = crate::engine::device::parse(&args.device)?;
     let loaded = loader::load(&args.model)?;
     let model = loaded.transformer(DType::F32, &device)?;
     let prompts = read_prompts(&args.prompts)?;

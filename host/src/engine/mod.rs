@@ -3,6 +3,7 @@
 
 pub mod chat_template;
 pub mod config;
+pub mod device;
 pub mod generate;
 pub mod gguf;
 pub mod loader;

@@ -193,35 +193,33 @@ impl Attention {
             }
             None => (k, v),
         };
+        // Grouped-query attention without copying keys and values per query head: the query
+        // heads that share a KV head become extra query rows of that KV head.
         let repeat = self.heads / self.kv_heads;
-        let (k, v) = (repeat_kv(&k, repeat)?, repeat_kv(&v, repeat)?);
+        let tk = k.dim(2)?;
         let dtype = q.dtype();
+        let q = q.reshape((b, self.kv_heads, repeat * t, self.head_dim))?;
+        let mask = if repeat == 1 {
+            mask.clone()
+        } else {
+            mask.unsqueeze(2)?
+                .broadcast_as((b, 1, repeat, t, tk))?
+                .reshape((b, 1, repeat * t, tk))?
+        };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let scores = (q
             .to_dtype(DType::F32)?
             .matmul(&k.to_dtype(DType::F32)?.t()?)?
             * scale)?
-            .broadcast_add(mask)?;
+            .broadcast_add(&mask)?;
         let probs = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(dtype)?;
-        let out = probs.matmul(&v.contiguous()?)?.transpose(1, 2)?.reshape((
-            b,
-            t,
-            self.heads * self.head_dim,
-        ))?;
+        let out = probs
+            .matmul(&v)?
+            .reshape((b, self.heads, t, self.head_dim))?
+            .transpose(1, 2)?
+            .reshape((b, t, self.heads * self.head_dim))?;
         self.o_proj.forward(&out)
     }
-}
-
-/// Grouped-query attention: each KV head serves `repeat` query heads.
-fn repeat_kv(x: &Tensor, repeat: usize) -> Result<Tensor> {
-    if repeat == 1 {
-        return Ok(x.clone());
-    }
-    let (b, kv, t, d) = x.dims4()?;
-    x.unsqueeze(2)?
-        .broadcast_as((b, kv, repeat, t, d))?
-        .contiguous()?
-        .reshape((b, kv * repeat, t, d))
 }
 
 #[derive(Clone, Debug)]
