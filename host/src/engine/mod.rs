@@ -9,6 +9,7 @@ pub mod gguf;
 pub mod loader;
 pub mod model;
 pub mod sampling;
+pub mod small_matmul;
 pub mod tiny;
 pub mod tokenizer;
 pub mod weights;

@@ -4,9 +4,37 @@
 //! training (logits for every position, gradients to every weight) and generation (KV cache).
 
 use candle_core::{D, DType, Device, Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
 use super::config::ModelConfig;
+use super::small_matmul;
+
+/// A linear layer (`x · Wᵀ + b`, HF layout) that takes the streaming kernel for decode-sized
+/// inputs when no gradient is needed, and candle's differentiable matmul otherwise.
+#[derive(Clone, Debug)]
+struct Linear {
+    inner: candle_nn::Linear,
+}
+
+impl Linear {
+    fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Linear {
+            inner: candle_nn::Linear::new(weight, bias),
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = self.inner.weight();
+        if small_matmul::applies(x, w) {
+            let y = small_matmul::matmul_t(x, w)?;
+            return match self.inner.bias() {
+                Some(b) => y.broadcast_add(b),
+                None => Ok(y),
+            };
+        }
+        self.inner.forward(x)
+    }
+}
 
 fn linear(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
     let weight = vb.get((out_dim, in_dim), "weight")?;
@@ -85,11 +113,44 @@ impl Rope {
     }
 }
 
-/// One layer's cached keys and values, [B, KV heads, T, D].
+/// One layer's cached keys and values: preallocated buffers [B, KV heads, capacity, D] written in
+/// place, so a decode step copies only its new keys instead of the whole cache.
 #[derive(Clone, Debug, Default)]
 pub struct LayerCache {
     k: Option<Tensor>,
     v: Option<Tensor>,
+    len: usize,
+}
+
+impl LayerCache {
+    /// Append [B, KV heads, t, D] keys and values; return views of everything cached so far.
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let t = k.dim(2)?;
+        let needed = self.len + t;
+        let capacity = self.k.as_ref().map_or(0, |b| b.dim(2).unwrap_or(0));
+        if needed > capacity {
+            // Grow geometrically; the first allocation leaves room for a typical completion.
+            let new_capacity = needed.max(capacity * 2).max(needed + 256);
+            let grow = |old: &Option<Tensor>, new: &Tensor| -> Result<Tensor> {
+                let (b, h, _, d) = new.dims4()?;
+                let buffer = Tensor::zeros((b, h, new_capacity, d), new.dtype(), new.device())?;
+                if let Some(old) = old {
+                    buffer.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                }
+                Ok(buffer)
+            };
+            self.k = Some(grow(&self.k, k)?);
+            self.v = Some(grow(&self.v, v)?);
+        }
+        let (kb, vb) = (
+            self.k.as_ref().expect("allocated"),
+            self.v.as_ref().expect("allocated"),
+        );
+        kb.slice_set(&k.contiguous()?, 2, self.len)?;
+        vb.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len = needed;
+        Ok((kb.narrow(2, 0, needed)?, vb.narrow(2, 0, needed)?))
+    }
 }
 
 /// The KV cache of a whole model for one batch.
@@ -107,11 +168,7 @@ impl Cache {
 
     /// Cached length (keys per sequence).
     pub fn len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.k.as_ref())
-            .map(|k| k.dim(2).unwrap_or(0))
-            .unwrap_or(0)
+        self.layers.first().map_or(0, |l| l.len)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -178,19 +235,7 @@ impl Attention {
         let k = rope.apply(&split(&self.k_proj, self.kv_heads)?, positions)?;
         let v = split(&self.v_proj, self.kv_heads)?;
         let (k, v) = match cache {
-            Some(cache) => {
-                let k = match &cache.k {
-                    Some(old) => Tensor::cat(&[old, &k], 2)?,
-                    None => k,
-                };
-                let v = match &cache.v {
-                    Some(old) => Tensor::cat(&[old, &v], 2)?,
-                    None => v,
-                };
-                cache.k = Some(k.clone());
-                cache.v = Some(v.clone());
-                (k, v)
-            }
+            Some(cache) => cache.append(&k, &v)?,
             None => (k, v),
         };
         // Grouped-query attention without copying keys and values per query head: the query
