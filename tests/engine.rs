@@ -582,3 +582,73 @@ fn generate_command_writes_one_line_per_sample_independent_of_batching() {
         )
     );
 }
+
+#[test]
+fn sharded_checkpoints_load_like_single_files() {
+    let dir = common::scratch("engine-sharded");
+    let spec = TinySpec::default();
+    tiny::write_hf_dir(&dir, &spec).unwrap();
+    let single = loader::load(&dir).unwrap();
+    // Split the weights over two shards with an index, as HF does for large models.
+    let weights = tiny::weights(&tiny::config(&spec), spec.seed).unwrap();
+    let mut names: Vec<String> = weights.keys().cloned().collect();
+    names.sort();
+    let (first, second) = names.split_at(names.len() / 2);
+    let mut map = serde_json::Map::new();
+    for (shard, part) in [
+        ("model-00001-of-00002.safetensors", first),
+        ("model-00002-of-00002.safetensors", second),
+    ] {
+        let tensors = part
+            .iter()
+            .map(|n| (n.clone(), weights[n].clone()))
+            .collect();
+        spar_host::engine::weights::save_safetensors(&tensors, &dir.join(shard)).unwrap();
+        for n in part {
+            map.insert(n.clone(), serde_json::json!(shard));
+        }
+    }
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    std::fs::write(
+        dir.join("model.safetensors.index.json"),
+        serde_json::json!({"metadata": {}, "weight_map": map}).to_string(),
+    )
+    .unwrap();
+    let sharded = loader::load(&dir).unwrap();
+    let ids: Vec<u32> = "shards".bytes().map(u32::from).collect();
+    let a = full_logits(&single.transformer(DType::F32, &Device::Cpu).unwrap(), &ids);
+    let b = full_logits(
+        &sharded.transformer(DType::F32, &Device::Cpu).unwrap(),
+        &ids,
+    );
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+}
+
+#[test]
+fn prompt_and_completion_tokenize_with_an_exact_boundary() {
+    let dir = common::scratch("engine-boundary");
+    tiny::write_hf_dir(&dir, &TinySpec::default()).unwrap();
+    let loaded = loader::load(&dir).unwrap();
+    let template = loaded.template.as_ref().unwrap();
+    let prompt = [Message::new("user", "Name a color.")];
+    let (p, c) = spar_host::engine::chat_template::tokenize_turn(
+        template,
+        &loaded.tokenizer,
+        &prompt,
+        "Blue",
+    )
+    .unwrap();
+    assert_eq!(
+        loaded
+            .tokenizer
+            .encode("<|im_start|>user\nName a color.<|im_end|>\n<|im_start|>assistant\n")
+            .unwrap(),
+        p
+    );
+    assert_eq!(c, loaded.tokenizer.encode("Blue<|im_end|>\n").unwrap());
+    assert_eq!(
+        c[c.len() - 2],
+        258,
+        "the completion ends with the end-of-turn token and its newline"
+    );
+}

@@ -97,6 +97,48 @@ impl ChatTemplate {
     }
 }
 
+/// Split of a conversation into prompt ids and completion ids with an exact boundary: the prompt
+/// is the template's rendering up to the assistant's turn opener, the completion is the assistant
+/// text plus the template's end-of-turn, each tokenized on its own (no string slicing of a rendered
+/// conversation).
+pub fn tokenize_turn(
+    template: &ChatTemplate,
+    tokenizer: &super::tokenizer::Tokenizer,
+    prompt: &[Message],
+    completion: &str,
+) -> anyhow::Result<(Vec<u32>, Vec<u32>)> {
+    let prompt_ids = tokenizer.encode(&template.render(prompt, true)?)?;
+    let suffix = template.assistant_suffix(prompt)?;
+    let completion_ids = tokenizer.encode(&format!("{completion}{suffix}"))?;
+    Ok((prompt_ids, completion_ids))
+}
+
+impl ChatTemplate {
+    /// What the template writes after an assistant message's content (e.g. `<|im_end|>\n`),
+    /// found by rendering a marker message; also checks that the template renders the prompt as
+    /// a prefix of the full conversation, which training relies on.
+    pub fn assistant_suffix(&self, prompt: &[Message]) -> anyhow::Result<String> {
+        const MARKER: &str = "\u{1}SPAR-ASSISTANT-CONTENT\u{1}";
+        let mut conversation = prompt.to_vec();
+        conversation.push(Message::new("assistant", MARKER));
+        let full = self.render(&conversation, false)?;
+        let opener = self.render(prompt, true)?;
+        let Some(at) = full.find(MARKER) else {
+            anyhow::bail!(
+                "chat template from {} drops the assistant's content",
+                self.source_name
+            );
+        };
+        if full[..at] != opener {
+            anyhow::bail!(
+                "chat template from {} renders the prompt differently with and without the assistant's answer; cannot split prompt and completion exactly",
+                self.source_name
+            );
+        }
+        Ok(full[at + MARKER.len()..].to_string())
+    }
+}
+
 /// The error and, where minijinja knows it, the line and the construct that failed.
 fn describe(error: &minijinja::Error) -> String {
     let mut text = error.to_string();
@@ -175,6 +217,13 @@ mod tests {
             rendered,
             "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nWrite a haiku about the sea in lowercase letters only.<|im_end|>\n<|im_start|>assistant\n"
         );
+    }
+
+    #[test]
+    fn the_assistant_suffix_is_the_end_of_turn() {
+        let t = ChatTemplate::new(SMOLLM2, "test", "", "<|im_end|>").unwrap();
+        let suffix = t.assistant_suffix(&[Message::new("user", "hi")]).unwrap();
+        assert_eq!(suffix, "<|im_end|>\n");
     }
 
     #[test]
