@@ -9,6 +9,7 @@ pub mod bindings {
             "spar:plugins/types@0.1.0": crate::base::spar::plugins::types,
             "spar:plugins/host@0.1.0": crate::base::spar::plugins::host,
         },
+        additional_derives: [PartialEq],
         pub_export_macro: true,
         export_macro_name: "__spar_export_filter",
         default_bindings_module: "spar_plugin_sdk::filter::bindings",

@@ -31,6 +31,7 @@ pub mod base {
         path: "../../wit",
         world: "plugin-base",
         generate_all,
+        additional_derives: [PartialEq],
     });
 }
 

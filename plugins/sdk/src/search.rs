@@ -9,6 +9,7 @@ pub mod bindings {
             "spar:plugins/types@0.1.0": crate::base::spar::plugins::types,
             "spar:plugins/host@0.1.0": crate::base::spar::plugins::host,
         },
+        additional_derives: [PartialEq],
         pub_export_macro: true,
         export_macro_name: "__spar_export_search",
         default_bindings_module: "spar_plugin_sdk::search::bindings",
@@ -41,6 +42,25 @@ impl Node {
     pub fn passes(&self, gate: f64) -> bool {
         self.valid && self.value > gate
     }
+}
+
+/// The best node by value among those that were parsed; ties go to the earliest id.
+pub fn best<'n>(nodes: impl IntoIterator<Item = &'n Node>) -> Option<&'n Node> {
+    nodes
+        .into_iter()
+        .filter(|n| n.valid)
+        .fold(None, |best: Option<&Node>, n| match best {
+            Some(b) if b.value >= n.value => Some(b),
+            _ => Some(n),
+        })
+}
+
+/// The `k` best parsed nodes, best first (ties by id).
+pub fn top<'n>(nodes: impl IntoIterator<Item = &'n Node>, k: usize) -> Vec<&'n Node> {
+    let mut valid: Vec<&Node> = nodes.into_iter().filter(|n| n.valid).collect();
+    valid.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.id.cmp(&b.id)));
+    valid.truncate(k);
+    valid
 }
 
 #[doc(hidden)]
