@@ -4,4 +4,5 @@ pub mod cli;
 pub mod engine;
 pub mod eval;
 pub mod plugins;
+pub mod spar;
 pub mod storage;

@@ -1,0 +1,4 @@
+//! The self-play steps: judging responses, refining failed ones by tree search, and turning the
+//! searches into preference pairs and refiner training data.
+
+pub mod search;
