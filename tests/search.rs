@@ -48,6 +48,7 @@ impl Expander for Scripted {
                             response: parsed.then_some(text),
                             critique: String::new(),
                             votes: Votes::default(),
+                            raw: String::new(),
                         }
                     })
                     .collect()

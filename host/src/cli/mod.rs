@@ -4,6 +4,7 @@ mod bench;
 mod eval;
 pub mod generate;
 mod plugins;
+mod steps;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,12 @@ enum Command {
     Plugins(plugins::PluginsCommand),
     /// Sample completions for a file of prompts.
     Generate(generate::GenerateArgs),
+    /// Judge sampled responses with the refiner (and/or verifier plugins).
+    Judge(steps::JudgeCommand),
+    /// Refine the failed responses by tree search.
+    Search(steps::SearchCommand),
+    /// Build preference pairs from searched trees and filter them.
+    Pairs(steps::PairsCommand),
     /// Evaluate responses (IFEval) with verifier plugins.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -45,6 +52,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plugins(command) => plugins::run(command),
         Command::Generate(args) => generate::run(args),
+        Command::Judge(command) => steps::judge(command),
+        Command::Search(command) => steps::search_command(command),
+        Command::Pairs(command) => steps::pairs_command(command),
         Command::Eval(command) => eval::run(command),
         Command::Bench(command) => bench::run(command),
     };

@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 use super::python_json;
-use crate::plugins::{PluginHost, VerifierPlugin};
+use crate::plugins::PluginHost;
+use crate::plugins::verifiers::Verifiers;
 
 /// One IFEval prompt with its instructions.
 #[derive(Clone, Debug)]
@@ -120,49 +121,6 @@ pub fn read_responses(path: &Path) -> anyhow::Result<HashMap<String, String>> {
     Ok(pairs.into_iter().collect())
 }
 
-/// Verifier plugins and which of them checks each instruction id.
-pub struct Verifiers {
-    plugins: Vec<VerifierPlugin>,
-    by_id: HashMap<String, usize>,
-}
-
-impl Verifiers {
-    /// Load `paths`; an instruction id offered by two plugins is an error.
-    pub fn load(host: &PluginHost, paths: &[PathBuf]) -> anyhow::Result<Verifiers> {
-        let mut plugins = Vec::new();
-        let mut by_id: HashMap<String, usize> = HashMap::new();
-        for path in paths {
-            let plugin: VerifierPlugin = host.load(path)?;
-            for constraint in plugin.session().constraints()? {
-                if let Some(&other) = by_id.get(&constraint.id) {
-                    let other: &VerifierPlugin = &plugins[other];
-                    bail!(
-                        "instruction id `{}` is offered by both `{}` and `{}`; load only one of them",
-                        constraint.id,
-                        other.name(),
-                        plugin.name()
-                    );
-                }
-                by_id.insert(constraint.id, plugins.len());
-            }
-            plugins.push(plugin);
-        }
-        Ok(Verifiers { plugins, by_id })
-    }
-
-    fn describe_loaded(&self) -> String {
-        self.plugins
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let n = self.by_id.values().filter(|&&j| j == i).count();
-                format!("{} ({n} ids)", p.name())
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
 /// The labels of one prompt.
 pub struct Outcome {
     pub strict: Vec<bool>,
@@ -180,7 +138,7 @@ pub fn evaluate(
     // Refuse unknown ids and missing responses before checking anything.
     for input in inputs {
         for id in &input.instruction_ids {
-            if !verifiers.by_id.contains_key(id) {
+            if !verifiers.knows(id) {
                 bail!(
                     "{}:{}: instruction id `{id}` (key {}) is not known to any loaded verifier (loaded: {})",
                     input_path.display(),
@@ -231,7 +189,7 @@ fn check_all(
     responses: &HashMap<String, String>,
     verifiers: &Verifiers,
 ) -> anyhow::Result<Vec<Outcome>> {
-    let mut sessions: Vec<_> = verifiers.plugins.iter().map(|p| p.session()).collect();
+    let mut sessions = verifiers.sessions();
     let mut outcomes = Vec::with_capacity(inputs.len());
     for input in inputs {
         let response = &responses[&input.prompt];
@@ -240,8 +198,7 @@ fn check_all(
             loose: Vec::new(),
         };
         for (id, kwargs) in input.instruction_ids.iter().zip(&input.kwargs) {
-            let session = &mut sessions[verifiers.by_id[id]];
-            let result = session
+            let result = sessions
                 .check(id, kwargs, &input.prompt, response)
                 .with_context(|| {
                     format!(

@@ -11,6 +11,7 @@ mod compile_cache;
 pub mod contract;
 pub mod error;
 pub mod sandbox;
+pub mod verifiers;
 pub mod world_calls;
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,9 @@
 //! The self-play steps: judging responses, refining failed ones by tree search, and turning the
 //! searches into preference pairs and refiner training data.
 
+pub mod judge;
+pub mod pairs;
+pub mod records;
+pub mod refine;
+pub mod sampler;
 pub mod search;

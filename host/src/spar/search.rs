@@ -30,6 +30,10 @@ pub struct NodeRecord {
     /// False when the refinement could not be parsed after the retries.
     pub valid: bool,
     pub votes: Votes,
+    /// The refiner's whole answer (reflection and markers) that produced this node, kept as
+    /// training data for the refiner.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub raw: String,
 }
 
 /// A tree to search: the failed response and its judgment.
@@ -58,6 +62,8 @@ pub struct Child {
     pub critique: String,
     pub value: f64,
     pub votes: Votes,
+    /// The raw refinement text the response was parsed from.
+    pub raw: String,
 }
 
 /// Generates and judges refinements, a whole round at a time.
@@ -135,6 +141,7 @@ pub fn search(
             value: root.value,
             valid: true,
             votes: root.votes,
+            raw: String::new(),
         };
         let mut entry = Active {
             handle: None,
@@ -244,6 +251,7 @@ pub fn search(
                     critique: child.critique,
                     value: child.value,
                     votes: child.votes,
+                    raw: child.raw,
                 };
                 stats.invalid_children += usize::from(!record.valid);
                 entry.generated += 1;

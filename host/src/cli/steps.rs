@@ -1,0 +1,440 @@
+//! `spar-host judge`, `spar-host search` and `spar-host pairs`: the self-play steps, each alone on
+//! JSONL files, each ending with a stats line on stderr.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use candle_core::DType;
+use clap::Args;
+use serde_json::json;
+
+use crate::engine::loader::{self, LoadedModel};
+use crate::engine::model::Transformer;
+use crate::plugins::verifiers::Verifiers;
+use crate::plugins::world_calls::SearchParams;
+use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, builtin};
+use crate::spar::judge::{JudgeItem, JudgeMode, Judger};
+use crate::spar::pairs::{build_pairs, filter_pairs, refiner_examples};
+use crate::spar::records::{JudgedSample, Sample, TreeRecord, read_jsonl, write_jsonl};
+use crate::spar::refine::Refiner;
+use crate::spar::sampler::{ChatSampler, SampleSettings};
+use crate::spar::search::{Root, search};
+
+/// The refiner model and how it judges.
+#[derive(Args, Clone)]
+pub struct JudgeArgs {
+    /// The refiner: an HF model directory or a GGUF file (not needed with `--mode verifier`
+    /// for `judge`).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// `llm` (the paper), `verifier` (the constraints' verifier plugins) or `hybrid` (both must pass).
+    #[arg(long, value_enum, default_value = "llm")]
+    mode: JudgeMode,
+    /// Judgments sampled per response.
+    #[arg(long, default_value_t = 5)]
+    k: usize,
+    /// The judge plugin (default: the built-in judge-spar).
+    #[arg(long)]
+    judge_plugin: Option<PathBuf>,
+    /// Verifier plugins for `verifier`/`hybrid` (default: the built-in verifier-ifeval).
+    #[arg(long = "verifier")]
+    verifiers: Vec<PathBuf>,
+    #[arg(long, default_value_t = 0.7)]
+    judge_temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    judge_top_p: f64,
+    #[arg(long, default_value_t = 512)]
+    judge_max_new_tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sequences per generation pass.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+struct Loaded {
+    model: LoadedModel,
+    transformer: Transformer,
+}
+
+fn load_model(args: &JudgeArgs) -> anyhow::Result<Option<Loaded>> {
+    let Some(path) = &args.model else {
+        if args.mode != JudgeMode::Verifier {
+            anyhow::bail!("--model is required with --mode {:?}", args.mode);
+        }
+        return Ok(None);
+    };
+    let device = crate::engine::device::parse(&args.device)?;
+    let model = loader::load(path)?;
+    let transformer = model.transformer(DType::F32, &device)?;
+    if model.template.is_none() {
+        anyhow::bail!("{}: the model has no chat template", path.display());
+    }
+    Ok(Some(Loaded { model, transformer }))
+}
+
+fn sampler<'m>(loaded: &'m Loaded, args: &JudgeArgs) -> anyhow::Result<ChatSampler<'m>> {
+    let mut stop = loaded.model.stop_token_ids();
+    if let Some(id) = loaded.model.tokenizer.token_id("<|im_end|>") {
+        stop.push(id);
+    }
+    Ok(ChatSampler {
+        model: &loaded.transformer,
+        tokenizer: &loaded.model.tokenizer,
+        template: loaded
+            .model
+            .template
+            .as_ref()
+            .expect("checked in load_model"),
+        device: crate::engine::device::parse(&args.device)?,
+        stop_token_ids: stop,
+        batch_size: args.batch_size,
+        passes: Cell::new(0),
+        sequences: Cell::new(0),
+        tokens: Cell::new(0),
+    })
+}
+
+fn plugins(
+    args: &JudgeArgs,
+    host: &PluginHost,
+) -> anyhow::Result<(JudgePlugin, Option<Verifiers>)> {
+    let judge_path = match &args.judge_plugin {
+        Some(p) => p.clone(),
+        None => builtin::find("judge-spar")?,
+    };
+    let judge: JudgePlugin = host.load(&judge_path)?;
+    let verifiers = if args.mode == JudgeMode::Llm {
+        None
+    } else {
+        let paths = if args.verifiers.is_empty() {
+            vec![builtin::find("verifier-ifeval")?]
+        } else {
+            args.verifiers.clone()
+        };
+        Some(Verifiers::load(host, &paths)?)
+    };
+    Ok((judge, verifiers))
+}
+
+fn judge_settings(args: &JudgeArgs) -> SampleSettings {
+    SampleSettings {
+        temperature: args.judge_temperature,
+        top_p: args.judge_top_p,
+        top_k: 0,
+        max_new_tokens: args.judge_max_new_tokens,
+    }
+}
+
+fn stats_line(step: &str, stats: serde_json::Value) {
+    eprintln!("stats {step}: {stats}");
+}
+
+#[derive(Args)]
+pub struct JudgeCommand {
+    /// Samples: `{"id", "prompt", "response"}` (+ `instruction_id_list`, `kwargs`) per line.
+    #[arg(long)]
+    input: PathBuf,
+    /// Where judgments.jsonl goes.
+    #[arg(long)]
+    output: PathBuf,
+    #[command(flatten)]
+    judge: JudgeArgs,
+}
+
+pub fn judge(command: JudgeCommand) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let samples: Vec<Sample> = read_jsonl(&command.input)?;
+    let items = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Ok(JudgeItem {
+                instruction: s.prompt.clone(),
+                response: s.response.clone(),
+                constraints: s
+                    .constraints()
+                    .with_context(|| format!("{}: record {}", command.input.display(), i + 1))?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let host = PluginHost::new(Limits::default())?;
+    let (judge_plugin, verifiers) = plugins(&command.judge, &host)?;
+    let loaded = load_model(&command.judge)?;
+    let sampler = loaded
+        .as_ref()
+        .map(|l| sampler(l, &command.judge))
+        .transpose()?;
+    let mut judger = Judger::new(
+        command.judge.mode,
+        command.judge.k,
+        judge_settings(&command.judge),
+        command.judge.seed,
+        sampler.as_ref(),
+        &judge_plugin,
+        verifiers.as_ref(),
+    )?;
+    let judgments = judger.judge(&items)?;
+    let records: Vec<JudgedSample> = samples
+        .into_iter()
+        .zip(judgments)
+        .map(|(sample, judgment)| JudgedSample { sample, judgment })
+        .collect();
+    write_jsonl(&command.output, &records)?;
+    let count = |v: Option<bool>| records.iter().filter(|r| r.judgment.verdict == v).count();
+    stats_line(
+        "judge",
+        json!({
+            "samples": records.len(),
+            "judged": judger.stats.judged,
+            "cache_hits": judger.stats.cache_hits,
+            "passed": count(Some(true)),
+            "negatives": count(Some(false)),
+            "ties_dropped": count(None),
+            "llm_samples": judger.stats.llm_samples,
+            "unparsed_verdicts": judger.stats.unparsed_verdicts,
+            "generation_passes": sampler.as_ref().map_or(0, |s| s.passes.get()),
+            "seconds": started.elapsed().as_secs_f64(),
+        }),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct SearchCommand {
+    /// judgments.jsonl from `spar-host judge`.
+    #[arg(long)]
+    input: PathBuf,
+    /// Where trees.jsonl goes.
+    #[arg(long)]
+    output: PathBuf,
+    /// Where the refiner's training examples (refiner-sft.jsonl) go.
+    #[arg(long)]
+    sft_output: Option<PathBuf>,
+    /// The search-strategy plugin (default: the built-in search-bfs).
+    #[arg(long)]
+    strategy: Option<PathBuf>,
+    #[arg(long, default_value_t = 3)]
+    branch: u32,
+    #[arg(long, default_value_t = 2)]
+    select: u32,
+    #[arg(long, default_value_t = 3)]
+    max_depth: u32,
+    /// A node passes when its value is strictly above this.
+    #[arg(long, default_value_t = 0.5)]
+    gate: f64,
+    /// Most refinements one tree may generate.
+    #[arg(long, default_value_t = 30)]
+    budget: u32,
+    /// Re-samples of an unparseable refinement before it counts as failed.
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
+    #[arg(long, default_value_t = 0.7)]
+    refine_temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    refine_top_p: f64,
+    #[arg(long, default_value_t = 1024)]
+    refine_max_new_tokens: usize,
+    #[command(flatten)]
+    judge: JudgeArgs,
+}
+
+pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let judged: Vec<JudgedSample> = read_jsonl(&command.input)?;
+    // SPaR: one failed sample per prompt goes to search (the lowest-valued, first on ties).
+    let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, r) in judged.iter().enumerate() {
+        if r.judgment.verdict != Some(false) {
+            continue;
+        }
+        let better = match chosen.get(&r.sample.prompt) {
+            Some(&j) => r.judgment.value < judged[j].judgment.value,
+            None => true,
+        };
+        if better {
+            chosen.insert(r.sample.prompt.clone(), i);
+        }
+    }
+    let mut picked: Vec<usize> = chosen.into_values().collect();
+    picked.sort_unstable();
+    let negatives: Vec<&JudgedSample> = picked.iter().map(|&i| &judged[i]).collect();
+    let constraints: Vec<_> = negatives
+        .iter()
+        .map(|r| r.sample.constraints())
+        .collect::<anyhow::Result<_>>()?;
+    let roots: Vec<Root> = negatives
+        .iter()
+        .map(|r| Root {
+            instruction: r.sample.prompt.clone(),
+            response: r.sample.response.clone(),
+            critique: r.judgment.critique.clone(),
+            value: r.judgment.value,
+            votes: r.judgment.votes,
+        })
+        .collect();
+
+    let host = PluginHost::new(Limits::default())?;
+    let (judge_plugin, verifiers) = plugins(&command.judge, &host)?;
+    let strategy: SearchPlugin = host.load(&match &command.strategy {
+        Some(p) => p.clone(),
+        None => builtin::find("search-bfs")?,
+    })?;
+    if command.judge.model.is_none() {
+        anyhow::bail!("--model is required: refinements are generated by the refiner");
+    }
+    let loaded = load_model(&command.judge)?.expect("model given");
+    let sampler = sampler(&loaded, &command.judge)?;
+    let mut judger = Judger::new(
+        command.judge.mode,
+        command.judge.k,
+        judge_settings(&command.judge),
+        command.judge.seed,
+        Some(&sampler),
+        &judge_plugin,
+        verifiers.as_ref(),
+    )?;
+    let mut refiner = Refiner {
+        sampler: &sampler,
+        judger: &mut judger,
+        settings: SampleSettings {
+            temperature: command.refine_temperature,
+            top_p: command.refine_top_p,
+            top_k: 0,
+            max_new_tokens: command.refine_max_new_tokens,
+        },
+        retries: command.retries,
+        seed: command.judge.seed,
+        constraints: &constraints,
+        unparsed_refinements: 0,
+    };
+    let params = SearchParams {
+        branch: command.branch,
+        select: command.select,
+        max_depth: command.max_depth,
+        pass_gate: command.gate,
+        budget: command.budget,
+    };
+    let (trees, stats) = search(&strategy, &roots, params, &mut refiner)?;
+    let unparsed = refiner.unparsed_refinements;
+    let records: Vec<TreeRecord> = negatives
+        .iter()
+        .zip(trees)
+        .map(|(r, tree)| TreeRecord {
+            id: r.sample.id.clone(),
+            prompt: r.sample.prompt.clone(),
+            instruction_id_list: r.sample.instruction_id_list.clone(),
+            kwargs: r.sample.kwargs.clone(),
+            tree,
+        })
+        .collect();
+    write_jsonl(&command.output, &records)?;
+    if let Some(sft) = &command.sft_output {
+        let mut examples = Vec::new();
+        for record in &records {
+            examples.extend(refiner_examples(record, judger.judge_session())?);
+        }
+        write_jsonl(sft, &examples)?;
+    }
+    let mean_batch = if stats.batch_sizes.is_empty() {
+        0.0
+    } else {
+        stats.batch_sizes.iter().sum::<usize>() as f64 / stats.batch_sizes.len() as f64
+    };
+    stats_line(
+        "search",
+        json!({
+            "judged_samples": judged.len(),
+            "negatives_searched": roots.len(),
+            "trees_solved": stats.solved,
+            "solved_by_depth": stats.solved_by_depth,
+            "rounds": stats.rounds,
+            "children_per_round": stats.batch_sizes,
+            "mean_children_per_round": mean_batch,
+            "nodes_expanded": stats.nodes_expanded,
+            "unparsed_refinements": unparsed,
+            "failed_children": stats.invalid_children,
+            "tree_errors": stats.tree_errors,
+            "generation_passes": sampler.passes.get(),
+            "sequences_generated": sampler.sequences.get(),
+            "tokens_generated": sampler.tokens.get(),
+            "judgments": judger.stats.judged,
+            "judgment_cache_hits": judger.stats.cache_hits,
+            "seconds": started.elapsed().as_secs_f64(),
+        }),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct PairsCommand {
+    /// trees.jsonl from `spar-host search`.
+    #[arg(long)]
+    input: PathBuf,
+    /// Where pairs.jsonl goes.
+    #[arg(long)]
+    output: PathBuf,
+    /// Pair-filter plugins, applied in order (default: filter-dedup, filter-value-gap,
+    /// filter-edit-distance). Pass `--filter none` for no filtering.
+    #[arg(long = "filter")]
+    filters: Vec<String>,
+    /// JSON settings per filter, as `PLUGIN_NAME=JSON` (e.g. `filter-value-gap={"min_gap":0.3}`).
+    #[arg(long = "filter-config")]
+    filter_configs: Vec<String>,
+}
+
+pub fn pairs_command(command: PairsCommand) -> anyhow::Result<ExitCode> {
+    let trees: Vec<TreeRecord> = read_jsonl(&command.input)?;
+    let host = PluginHost::new(Limits::default())?;
+    let paths: Vec<PathBuf> = if command.filters.is_empty() {
+        ["filter-dedup", "filter-value-gap", "filter-edit-distance"]
+            .iter()
+            .map(|n| builtin::find(n))
+            .collect::<anyhow::Result<_>>()?
+    } else if command.filters == ["none"] {
+        Vec::new()
+    } else {
+        command.filters.iter().map(PathBuf::from).collect()
+    };
+    let mut configs: BTreeMap<String, String> = BTreeMap::new();
+    for entry in &command.filter_configs {
+        let (name, json) = entry
+            .split_once('=')
+            .with_context(|| format!("--filter-config `{entry}`: expected PLUGIN_NAME=JSON"))?;
+        serde_json::from_str::<serde_json::Value>(json)
+            .with_context(|| format!("--filter-config `{entry}`: not JSON"))?;
+        configs.insert(name.to_string(), json.to_string());
+    }
+    let mut filters = Vec::new();
+    for path in &paths {
+        let plugin: FilterPlugin = host.load(path)?;
+        let config = configs
+            .remove(plugin.name())
+            .unwrap_or_else(|| "{}".to_string());
+        filters.push((plugin, config));
+    }
+    if let Some(name) = configs.keys().next() {
+        anyhow::bail!("--filter-config names `{name}`, which is not a loaded filter");
+    }
+    let built = build_pairs(&trees);
+    let total = built.len();
+    let (kept, drops) = filter_pairs(built, &filters)?;
+    write_jsonl(&command.output, &kept)?;
+    stats_line(
+        "pairs",
+        json!({
+            "trees": trees.len(),
+            "unsolved_trees": trees.iter().filter(|t| !t.tree.solved).count(),
+            "pairs_built": total,
+            "pairs_kept": kept.len(),
+            "dropped": drops,
+        }),
+    );
+    Ok(ExitCode::SUCCESS)
+}

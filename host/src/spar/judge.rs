@@ -1,0 +1,276 @@
+//! Judging responses: the refiner's sampled Yes/No judgments (`llm`, the paper), the verifier
+//! plugins' strict checks (`verifier`), or both (`hybrid`: passes only if the verifiers pass and the
+//! LLM votes Yes). Identical (instruction, response) pairs are judged once.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::sampler::{ChatSampler, SampleSettings, seed_of};
+use super::search::Votes;
+use crate::engine::chat_template::Message;
+use crate::plugins::bindings::judge::Judge as JudgeWorld;
+use crate::plugins::verifiers::{VerifierSessions, Verifiers};
+use crate::plugins::{JudgePlugin, Session};
+
+/// Where a response's value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum JudgeMode {
+    Llm,
+    Verifier,
+    Hybrid,
+}
+
+/// One IFEval-style constraint of a prompt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Constraint {
+    pub id: String,
+    /// The arguments as a JSON object.
+    pub kwargs: serde_json::Value,
+}
+
+/// What to judge.
+#[derive(Clone, Debug)]
+pub struct JudgeItem {
+    pub instruction: String,
+    pub response: String,
+    pub constraints: Vec<Constraint>,
+}
+
+/// A judgment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Judgment {
+    /// Share of Yes among parsed verdicts (`llm`), share of constraints passed (`verifier`), or
+    /// the LLM's value when the verifiers pass and at most half of it otherwise (`hybrid`).
+    pub value: f64,
+    /// The majority verdict; `None` for a tie (dropped, as in the paper).
+    pub verdict: Option<bool>,
+    pub votes: Votes,
+    /// A critique that agrees with the verdict.
+    pub critique: String,
+}
+
+/// Counters for the stats line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JudgeStats {
+    pub judged: usize,
+    pub cache_hits: usize,
+    pub llm_samples: usize,
+    pub unparsed_verdicts: usize,
+}
+
+pub struct Judger<'a> {
+    pub mode: JudgeMode,
+    /// Judgments sampled per response (`llm`, `hybrid`).
+    pub k: usize,
+    pub settings: SampleSettings,
+    pub seed: u64,
+    sampler: Option<&'a ChatSampler<'a>>,
+    judge: Session<JudgeWorld>,
+    verifiers: Option<VerifierSessions<'a>>,
+    cache: HashMap<(String, String), Judgment>,
+    pub stats: JudgeStats,
+}
+
+/// The verdict line the SPaR judge format ends with.
+const VERDICT: &str = "Final Judgement (if the Output accurately follows the Prompt):";
+
+impl<'a> Judger<'a> {
+    pub fn new(
+        mode: JudgeMode,
+        k: usize,
+        settings: SampleSettings,
+        seed: u64,
+        sampler: Option<&'a ChatSampler<'a>>,
+        judge: &JudgePlugin,
+        verifiers: Option<&'a Verifiers>,
+    ) -> anyhow::Result<Judger<'a>> {
+        if mode != JudgeMode::Verifier && sampler.is_none() {
+            anyhow::bail!("judge mode {mode:?} needs a model");
+        }
+        if mode != JudgeMode::Llm && verifiers.is_none() {
+            anyhow::bail!("judge mode {mode:?} needs verifier plugins");
+        }
+        Ok(Judger {
+            mode,
+            k: k.max(1),
+            settings,
+            seed,
+            sampler,
+            judge: judge.session(),
+            verifiers: verifiers.map(Verifiers::sessions),
+            cache: HashMap::new(),
+            stats: JudgeStats::default(),
+        })
+    }
+
+    /// The judge plugin's session (the refiner builds its prompts with it too).
+    pub fn judge_session(&mut self) -> &mut Session<JudgeWorld> {
+        &mut self.judge
+    }
+
+    /// Judge every item; one generation batch for all LLM judgments.
+    pub fn judge(&mut self, items: &[JudgeItem]) -> anyhow::Result<Vec<Judgment>> {
+        let keys: Vec<(String, String)> = items
+            .iter()
+            .map(|i| (i.instruction.clone(), i.response.clone()))
+            .collect();
+        let mut todo: Vec<usize> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, key) in keys.iter().enumerate() {
+            if self.cache.contains_key(key) {
+                self.stats.cache_hits += 1;
+            } else if seen.insert(key.clone()) {
+                todo.push(i);
+            } else {
+                self.stats.cache_hits += 1;
+            }
+        }
+        let llm = if self.mode == JudgeMode::Verifier {
+            HashMap::new()
+        } else {
+            self.llm_judgments(items, &todo)?
+        };
+        for &i in &todo {
+            let item = &items[i];
+            let judgment = match self.mode {
+                JudgeMode::Llm => llm[&i].clone(),
+                JudgeMode::Verifier => self.verifier_judgment(item)?,
+                JudgeMode::Hybrid => {
+                    let checks = self.verifier_judgment(item)?;
+                    let model = &llm[&i];
+                    let passes = checks.verdict == Some(true);
+                    Judgment {
+                        value: if passes {
+                            model.value
+                        } else {
+                            0.5 * checks.value * model.value
+                        },
+                        verdict: if passes { model.verdict } else { Some(false) },
+                        votes: model.votes,
+                        critique: if passes {
+                            model.critique.clone()
+                        } else {
+                            format!("{}\n\n{}", checks.critique, model.critique)
+                        },
+                    }
+                }
+            };
+            self.stats.judged += 1;
+            self.cache.insert(keys[i].clone(), judgment);
+        }
+        Ok(keys.iter().map(|k| self.cache[k].clone()).collect())
+    }
+
+    fn llm_judgments(
+        &mut self,
+        items: &[JudgeItem],
+        todo: &[usize],
+    ) -> anyhow::Result<HashMap<usize, Judgment>> {
+        let sampler = self.sampler.expect("checked in new");
+        let mut jobs = Vec::with_capacity(todo.len() * self.k);
+        for &i in todo {
+            let item = &items[i];
+            let messages: Vec<Message> = self
+                .judge
+                .judge_prompt(&item.instruction, &item.response)?
+                .into_iter()
+                .map(|m| Message::new(&m.role, m.content))
+                .collect();
+            for j in 0..self.k {
+                let seed = seed_of(
+                    self.seed,
+                    &["judge", &item.instruction, &item.response, &j.to_string()],
+                );
+                jobs.push((messages.clone(), seed));
+            }
+        }
+        let texts = sampler.sample(&jobs, &self.settings)?;
+        self.stats.llm_samples += texts.len();
+        let mut out = HashMap::new();
+        for (n, &i) in todo.iter().enumerate() {
+            let samples = &texts[n * self.k..(n + 1) * self.k];
+            let mut votes = Votes::default();
+            let mut parsed = Vec::with_capacity(samples.len());
+            for text in samples {
+                let verdict = self.judge.parse_judgment(text)?;
+                match verdict {
+                    Some(true) => votes.yes += 1,
+                    Some(false) => votes.no += 1,
+                    None => votes.unparsed += 1,
+                }
+                parsed.push(verdict);
+            }
+            self.stats.unparsed_verdicts += votes.unparsed as usize;
+            let counted = votes.yes + votes.no;
+            let value = if counted == 0 {
+                0.0
+            } else {
+                f64::from(votes.yes) / f64::from(counted)
+            };
+            let verdict = match votes.yes.cmp(&votes.no) {
+                std::cmp::Ordering::Greater => Some(true),
+                std::cmp::Ordering::Less => Some(false),
+                std::cmp::Ordering::Equal => None,
+            };
+            // Keep a critique that agrees with the majority (the paper's refinement input).
+            let critique = samples
+                .iter()
+                .zip(&parsed)
+                .find(|(_, v)| verdict.is_some() && **v == verdict)
+                .or_else(|| samples.iter().zip(&parsed).find(|(_, v)| v.is_some()))
+                .map(|(t, _)| t.clone())
+                .unwrap_or_else(|| samples.first().cloned().unwrap_or_default());
+            out.insert(
+                i,
+                Judgment {
+                    value,
+                    verdict,
+                    votes,
+                    critique,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// The strict verifier checks as a judgment, with a critique naming what failed.
+    fn verifier_judgment(&mut self, item: &JudgeItem) -> anyhow::Result<Judgment> {
+        let sessions = self.verifiers.as_mut().expect("checked in new");
+        if item.constraints.is_empty() {
+            anyhow::bail!(
+                "verifier judging needs constraints (instruction_id_list/kwargs) on every prompt"
+            );
+        }
+        let mut passed = 0usize;
+        let mut failures = Vec::new();
+        for c in &item.constraints {
+            let kwargs = c.kwargs.to_string();
+            let result = sessions.check(&c.id, &kwargs, &item.instruction, &item.response)?;
+            if result.strict {
+                passed += 1;
+            } else {
+                let wanted = sessions
+                    .describe(&c.id, &kwargs)
+                    .unwrap_or_else(|_| c.id.clone());
+                failures.push(format!("- Not satisfied ({}): {wanted}", c.id));
+            }
+        }
+        let all = failures.is_empty();
+        let critique = if all {
+            format!("Every constraint of the prompt is satisfied.\n{VERDICT} Yes")
+        } else {
+            format!(
+                "The output does not follow the prompt:\n{}\n{VERDICT} No",
+                failures.join("\n")
+            )
+        };
+        Ok(Judgment {
+            value: passed as f64 / item.constraints.len() as f64,
+            verdict: Some(all),
+            votes: Votes::default(),
+            critique,
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! The search's [`Expander`] backed by the model: refinements are sampled for every requested
+//! node of every tree in one batch (a refinement that cannot be parsed is re-sampled up to a
+//! limit, then counted as failed), and the parsed ones are judged in one judging batch.
+
+use super::judge::{Constraint, JudgeItem, Judger};
+use super::sampler::{ChatSampler, SampleSettings, seed_of};
+use super::search::{Child, ExpandRequest, Expander, Votes};
+use crate::engine::chat_template::Message;
+
+pub struct Refiner<'a, 'j> {
+    pub sampler: &'a ChatSampler<'a>,
+    pub judger: &'j mut Judger<'a>,
+    pub settings: SampleSettings,
+    /// Re-samples of an unparseable refinement before it counts as failed.
+    pub retries: u32,
+    pub seed: u64,
+    /// Constraints of each tree's prompt (for verifier and hybrid judging).
+    pub constraints: &'a [Vec<Constraint>],
+    pub unparsed_refinements: usize,
+}
+
+impl Expander for Refiner<'_, '_> {
+    fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Vec<Child>>> {
+        // Each requested child is a slot, re-sampled until it parses or the retries run out.
+        let mut prompts = Vec::with_capacity(requests.len());
+        for r in requests {
+            let messages: Vec<Message> = self
+                .judger
+                .judge_session()
+                .refine_prompt(&r.root.instruction, &r.node.response, &r.node.critique)?
+                .into_iter()
+                .map(|m| Message::new(&m.role, m.content))
+                .collect();
+            prompts.push(messages);
+        }
+        let mut parsed: Vec<Vec<Option<(String, String)>>> = requests
+            .iter()
+            .map(|r| vec![None; r.count as usize])
+            .collect();
+        let mut pending: Vec<(usize, u32)> = requests
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| (0..r.count).map(move |s| (i, s)))
+            .collect();
+        for attempt in 0..=self.retries {
+            if pending.is_empty() {
+                break;
+            }
+            let jobs: Vec<(Vec<Message>, u64)> = pending
+                .iter()
+                .map(|&(i, slot)| {
+                    let r = &requests[i];
+                    let seed = seed_of(
+                        self.seed,
+                        &[
+                            "refine",
+                            &r.root.instruction,
+                            &r.node.response,
+                            &slot.to_string(),
+                            &attempt.to_string(),
+                        ],
+                    );
+                    (prompts[i].clone(), seed)
+                })
+                .collect();
+            let texts = self.sampler.sample(&jobs, &self.settings)?;
+            let mut still = Vec::new();
+            for (&(i, slot), text) in pending.iter().zip(texts) {
+                match self.judger.judge_session().parse_refinement(&text)? {
+                    Some(refined) => parsed[i][slot as usize] = Some((refined, text)),
+                    None => {
+                        self.unparsed_refinements += 1;
+                        still.push((i, slot));
+                    }
+                }
+            }
+            pending = still;
+        }
+        // Judge every parsed child in one batch.
+        let mut items = Vec::new();
+        for (i, r) in requests.iter().enumerate() {
+            for (refined, _) in parsed[i].iter().flatten() {
+                items.push(JudgeItem {
+                    instruction: r.root.instruction.clone(),
+                    response: refined.clone(),
+                    constraints: self.constraints[r.tree].clone(),
+                });
+            }
+        }
+        let mut judgments = self.judger.judge(&items)?.into_iter();
+        Ok(parsed
+            .into_iter()
+            .map(|slots| {
+                slots
+                    .into_iter()
+                    .map(|refined| match refined {
+                        Some((response, raw)) => {
+                            let j = judgments.next().expect("one judgment per parsed child");
+                            Child {
+                                response: Some(response),
+                                critique: j.critique,
+                                value: j.value,
+                                votes: j.votes,
+                                raw,
+                            }
+                        }
+                        None => Child {
+                            response: None,
+                            critique: String::new(),
+                            value: 0.0,
+                            votes: Votes::default(),
+                            raw: String::new(),
+                        },
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}

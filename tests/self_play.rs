@@ -1,0 +1,298 @@
+//! The self-play steps end to end on a tiny random model: judge, search (swappable strategy),
+//! pairs with filters, refiner data. Judging is by verifier plugins, so the signal is exact even
+//! though the model is random.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use spar_host::engine::tiny::{self, TinySpec};
+use spar_host::plugins::verifiers::Verifiers;
+use spar_host::plugins::{Limits, PluginHost};
+
+fn run(args: &[&str], paths: &[(&str, &Path)]) -> Output {
+    let mut command = common::spar_host();
+    command.args(args);
+    for (flag, path) in paths {
+        command.arg(flag).arg(path);
+    }
+    command.env("SPAR_PLUGIN_DIR", common::plugin_dir());
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{:?} failed:\n{}",
+        args,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stats(output: &Output, step: &str) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("stats {step}: ")))
+        .unwrap_or_else(|| panic!("no stats line in {stderr}"));
+    serde_json::from_str(line).unwrap()
+}
+
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Prompts whose constraint is "no commas", each with a response that has commas (a negative)
+/// and one that has none.
+fn samples(dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    for (i, topic) in ["rivers", "cats", "bread", "trains", "snow"]
+        .iter()
+        .enumerate()
+    {
+        for (j, response) in [
+            format!("I like {topic}, truly, deeply."),
+            format!("I like {topic}"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            text.push_str(
+                &serde_json::json!({
+                    "id": format!("p{i}-s{j}"),
+                    "prompt": format!("Write about {topic} without any commas."),
+                    "response": response,
+                    "instruction_id_list": ["punctuation:no_comma"],
+                    "kwargs": [{}],
+                })
+                .to_string(),
+            );
+            text.push('\n');
+        }
+    }
+    let path = dir.join("samples.jsonl");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The tiny tokenizer spends a token per byte: give the model room for the refinement prompts.
+fn long_context() -> TinySpec {
+    TinySpec {
+        max_positions: 1024,
+        ..TinySpec::default()
+    }
+}
+
+fn pipeline(name: &str, strategy: &str) -> (PathBuf, serde_json::Value) {
+    let dir = common::scratch(name);
+    tiny::write_hf_dir(&dir.join("model"), &long_context()).unwrap();
+    let samples = samples(&dir);
+    let judge = run(
+        &["judge", "--mode", "verifier"],
+        &[
+            ("--input", &samples),
+            ("--output", &dir.join("judgments.jsonl")),
+        ],
+    );
+    let judged = stats(&judge, "judge");
+    assert_eq!(
+        (
+            judged["samples"].as_u64(),
+            judged["negatives"].as_u64(),
+            judged["passed"].as_u64()
+        ),
+        (Some(10), Some(5), Some(5))
+    );
+
+    let search = run(
+        &[
+            "search",
+            "--mode",
+            "verifier",
+            "--branch",
+            "2",
+            "--select",
+            "1",
+            "--max-depth",
+            "3",
+            "--budget",
+            "12",
+            "--refine-max-new-tokens",
+            "12",
+            "--batch-size",
+            "32",
+        ],
+        &[
+            ("--input", &dir.join("judgments.jsonl")),
+            ("--output", &dir.join("trees.jsonl")),
+            ("--sft-output", &dir.join("refiner-sft.jsonl")),
+            ("--model", &dir.join("model")),
+            ("--judge-plugin", &common::fixture("judge-raw")),
+            ("--strategy", &common::plugin(strategy)),
+        ],
+    );
+    let searched = stats(&search, "search");
+    run(
+        &[
+            "pairs",
+            "--filter-config",
+            "filter-edit-distance={\"max_distance\": 1.0}",
+        ],
+        &[
+            ("--input", &dir.join("trees.jsonl")),
+            ("--output", &dir.join("pairs.jsonl")),
+        ],
+    );
+    (dir, searched)
+}
+
+fn check_outputs(dir: &Path, searched: &serde_json::Value) {
+    assert_eq!(searched["negatives_searched"], 5, "{searched}");
+    let rounds = searched["rounds"].as_u64().unwrap();
+    assert!(rounds >= 1);
+    // Batching across trees: the first round refines all five roots in one generation batch.
+    let first_round = searched["children_per_round"][0].as_u64().unwrap();
+    assert!(first_round >= 5, "{searched}");
+
+    let trees = lines(&dir.join("trees.jsonl"));
+    assert_eq!(trees.len(), 5);
+    for tree in &trees {
+        let nodes = tree["nodes"].as_array().unwrap();
+        assert_eq!(nodes[0]["depth"], 0);
+        assert!(nodes[0]["response"].as_str().unwrap().contains(','));
+        for node in &nodes[1..] {
+            let parent = node["parent"].as_u64().unwrap() as usize;
+            assert_eq!(
+                node["depth"].as_u64().unwrap(),
+                nodes[parent]["depth"].as_u64().unwrap() + 1
+            );
+        }
+    }
+    let pairs = lines(&dir.join("pairs.jsonl"));
+    assert!(!pairs.is_empty(), "some tree must be solved");
+    let host = PluginHost::new(Limits::default()).unwrap();
+    let verifiers = Verifiers::load(&host, &[common::plugin("verifier-ifeval")]).unwrap();
+    let mut sessions = verifiers.sessions();
+    for pair in &pairs {
+        assert_eq!(pair["prompt"][0]["role"], "user");
+        let prompt = pair["prompt"][0]["content"].as_str().unwrap();
+        let chosen = pair["chosen"][0]["content"].as_str().unwrap();
+        let rejected = pair["rejected"][0]["content"].as_str().unwrap();
+        assert!(
+            sessions
+                .check("punctuation:no_comma", "{}", prompt, chosen)
+                .unwrap()
+                .strict,
+            "chosen must pass: {chosen:?}"
+        );
+        assert!(
+            !sessions
+                .check("punctuation:no_comma", "{}", prompt, rejected)
+                .unwrap()
+                .strict,
+            "rejected must fail"
+        );
+    }
+    let sft = lines(&dir.join("refiner-sft.jsonl"));
+    assert!(sft.iter().any(|e| e["meta"]["kind"] == "refinement"));
+    for example in &sft {
+        assert_eq!(
+            example["messages"].as_array().unwrap().last().unwrap()["role"],
+            "assistant"
+        );
+    }
+}
+
+#[test]
+fn judge_search_and_pairs_run_end_to_end_with_bfs() {
+    let (dir, searched) = pipeline("self-play-bfs", "search-bfs");
+    check_outputs(&dir, &searched);
+}
+
+#[test]
+fn swapping_the_strategy_is_a_path_change_only() {
+    let (dir, searched) = pipeline("self-play-dfs", "search-dfs");
+    check_outputs(&dir, &searched);
+}
+
+#[test]
+fn an_llm_judge_that_never_gives_a_verdict_drops_every_response_without_failing() {
+    let dir = common::scratch("self-play-llm");
+    tiny::write_hf_dir(&dir.join("model"), &TinySpec::default()).unwrap();
+    let samples = samples(&dir);
+    let judge = run(
+        &[
+            "judge",
+            "--mode",
+            "llm",
+            "--k",
+            "3",
+            "--judge-max-new-tokens",
+            "8",
+        ],
+        &[
+            ("--input", &samples),
+            ("--output", &dir.join("judgments.jsonl")),
+            ("--model", &dir.join("model")),
+        ],
+    );
+    let judged = stats(&judge, "judge");
+    assert_eq!(judged["ties_dropped"], 10, "{judged}");
+    assert_eq!(judged["unparsed_verdicts"], 30);
+    for record in lines(&dir.join("judgments.jsonl")) {
+        assert_eq!(record["verdict"], serde_json::Value::Null);
+        assert_eq!(record["votes"]["unparsed"], 3);
+    }
+}
+
+#[test]
+fn refinements_without_markers_count_as_failed_children() {
+    let dir = common::scratch("self-play-markers");
+    tiny::write_hf_dir(&dir.join("model"), &long_context()).unwrap();
+    let samples = samples(&dir);
+    run(
+        &["judge", "--mode", "verifier"],
+        &[
+            ("--input", &samples),
+            ("--output", &dir.join("judgments.jsonl")),
+        ],
+    );
+    // The real SPaR judge: a random model never writes [[start]]...[[end]].
+    let search = run(
+        &[
+            "search",
+            "--mode",
+            "verifier",
+            "--branch",
+            "2",
+            "--max-depth",
+            "2",
+            "--retries",
+            "1",
+            "--refine-max-new-tokens",
+            "8",
+        ],
+        &[
+            ("--input", &dir.join("judgments.jsonl")),
+            ("--output", &dir.join("trees.jsonl")),
+            ("--model", &dir.join("model")),
+        ],
+    );
+    let searched = stats(&search, "search");
+    assert_eq!(searched["trees_solved"], 0, "{searched}");
+    assert_eq!(
+        searched["failed_children"], 10,
+        "5 trees x 2 children, none parseable"
+    );
+    assert_eq!(
+        searched["unparsed_refinements"], 20,
+        "each failed child was retried once"
+    );
+    for tree in lines(&dir.join("trees.jsonl")) {
+        assert_eq!(tree["solved"], false);
+        assert!(tree["error"].is_null());
+    }
+}
