@@ -6,3 +6,4 @@ pub mod eval;
 pub mod plugins;
 pub mod spar;
 pub mod storage;
+pub mod train;

@@ -5,6 +5,7 @@ mod eval;
 pub mod generate;
 mod plugins;
 mod steps;
+mod train;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,9 @@ enum Command {
     Search(steps::SearchCommand),
     /// Build preference pairs from searched trees and filter them.
     Pairs(steps::PairsCommand),
+    /// Train the actor (DPO) or the refiner (SFT/RFT).
+    #[command(subcommand)]
+    Train(train::TrainCommand),
     /// Evaluate responses (IFEval) with verifier plugins.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Judge(command) => steps::judge(command),
         Command::Search(command) => steps::search_command(command),
         Command::Pairs(command) => steps::pairs_command(command),
+        Command::Train(command) => train::run(command),
         Command::Eval(command) => eval::run(command),
         Command::Bench(command) => bench::run(command),
     };

@@ -26,6 +26,8 @@ pub struct ChatTemplate {
     env: Environment<'static>,
     /// Where the template came from, for errors.
     source_name: String,
+    /// The template text, to write into checkpoints.
+    source: String,
     bos_token: String,
     eos_token: String,
 }
@@ -68,9 +70,20 @@ impl ChatTemplate {
         Ok(ChatTemplate {
             env,
             source_name: source_name.to_string(),
+            source: template.to_string(),
             bos_token: bos_token.to_string(),
             eos_token: eos_token.to_string(),
         })
+    }
+
+    /// The template text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The BOS and EOS token strings the template is rendered with.
+    pub fn special_tokens(&self) -> (&str, &str) {
+        (&self.bos_token, &self.eos_token)
     }
 
     /// Render `messages`, ending with the assistant's turn opener when `add_generation_prompt`.

@@ -1,0 +1,8 @@
+//! Training: DPO for the actor, SFT/RFT for the refiner, HF-compatible checkpoints.
+
+pub mod checkpoint;
+pub mod data;
+pub mod dpo;
+pub mod logprobs;
+pub mod optim;
+pub mod trainer;

@@ -1,0 +1,560 @@
+//! The training loop shared by DPO and SFT: deterministic data order from the seed, micro-batches
+//! padded to their longest sequence, gradient accumulation, AdamW with warmup and decay, clipping,
+//! periodic checkpoints with optimizer state for `--resume`, and a final HF checkpoint.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::checkpoint::save_hf_dir;
+use super::data::{self, DataReport, PairSequences, Sequence};
+use super::dpo::{DpoMetrics, LossType, dpo_loss};
+use super::logprobs::sequence_logps;
+use super::optim::{AdamW, AdamWConfig, Schedule, learning_rate};
+use crate::engine::loader::{self, LoadedModel};
+use crate::engine::model::Transformer;
+use crate::engine::sampling::Rng;
+
+/// What is optimised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Objective {
+    Dpo {
+        beta: f64,
+        sft_weight: f64,
+        loss_type: LossType,
+    },
+    Sft,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    /// Examples per forward pass (pairs for DPO).
+    pub micro_batch: usize,
+    pub grad_accum: usize,
+    pub max_length: usize,
+    pub warmup_ratio: f64,
+    pub schedule: Schedule,
+    pub optimizer: AdamWConfig,
+    pub seed: u64,
+    /// Save a resumable checkpoint every this many steps (0: only at the end).
+    pub save_every: usize,
+    /// Stop after this many optimizer steps (the run can be resumed to finish).
+    pub max_steps: Option<usize>,
+    /// Shard safetensors files above this many bytes.
+    pub shard_bytes: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 1,
+            micro_batch: 2,
+            grad_accum: 1,
+            max_length: 2048,
+            warmup_ratio: 0.1,
+            schedule: Schedule::Linear,
+            optimizer: AdamWConfig::default(),
+            seed: 0,
+            save_every: 0,
+            max_steps: None,
+            shard_bytes: 4 << 30,
+        }
+    }
+}
+
+/// The outcome of a training run.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    pub data: DataReport,
+    pub steps: usize,
+    pub total_steps: usize,
+    pub metrics: Vec<serde_json::Value>,
+    pub tokens_per_second: f64,
+    /// Whether training stopped early at `max_steps` (resume to finish).
+    pub stopped_early: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TrainerState {
+    step: usize,
+    total_steps: usize,
+    fingerprint: String,
+}
+
+enum Examples {
+    Pairs(Vec<PairSequences>, Vec<(f32, f32)>),
+    Sequences(Vec<Sequence>),
+}
+
+impl Examples {
+    fn len(&self) -> usize {
+        match self {
+            Examples::Pairs(p, _) => p.len(),
+            Examples::Sequences(s) => s.len(),
+        }
+    }
+}
+
+/// The starting model: weights as trainable f32 variables.
+pub struct Trainable {
+    pub loaded: LoadedModel,
+    pub varmap: VarMap,
+    pub model: Transformer,
+    pub params: Vec<(String, Var)>,
+}
+
+pub fn trainable(model_path: &Path, device: &Device) -> anyhow::Result<Trainable> {
+    let loaded = loader::load(model_path)?;
+    let varmap = VarMap::new();
+    let mut params = Vec::new();
+    {
+        let mut data = varmap.data().lock().expect("unpoisoned");
+        let mut names: Vec<&String> = loaded.weights.keys().collect();
+        names.sort();
+        for name in names {
+            let var = Var::from_tensor(
+                &loaded.weights[name]
+                    .to_dtype(DType::F32)?
+                    .to_device(device)?,
+            )?;
+            data.insert(name.clone(), var.clone());
+            params.push((name.clone(), var));
+        }
+    }
+    let model = Transformer::new(
+        &loaded.config,
+        VarBuilder::from_varmap(&varmap, DType::F32, device),
+    )
+    .with_context(|| format!("{}: weights do not match the config", model_path.display()))?;
+    Ok(Trainable {
+        loaded,
+        varmap,
+        model,
+        params,
+    })
+}
+
+fn weights_of(params: &[(String, Var)]) -> anyhow::Result<HashMap<String, Tensor>> {
+    params
+        .iter()
+        .map(|(n, v)| Ok((n.clone(), v.as_tensor().detach().to_device(&Device::Cpu)?)))
+        .collect()
+}
+
+/// SHA-256 over the named parameters' bytes (for reference-cache keys and resume checks).
+fn fingerprint(params: &[(String, Var)], extra: &[&[u8]]) -> anyhow::Result<String> {
+    let mut hasher = Sha256::new();
+    for (name, var) in params {
+        hasher.update(name.as_bytes());
+        let values: Vec<f32> = var
+            .as_tensor()
+            .flatten_all()?
+            .to_dtype(DType::F32)?
+            .to_vec1()?;
+        for v in values {
+            hasher.update(v.to_le_bytes());
+        }
+    }
+    for e in extra {
+        hasher.update(e);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The order of examples in `epoch`: a seeded Fisher-Yates shuffle.
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = Rng::new(seed ^ (epoch as u64).wrapping_mul(0xA076_1D64_78BD_642F));
+    for i in (1..n).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+fn grads_by_name(
+    params: &[(String, Var)],
+    grads: &candle_core::backprop::GradStore,
+) -> HashMap<String, Tensor> {
+    params
+        .iter()
+        .filter_map(|(n, v)| grads.get(v.as_tensor()).map(|g| (n.clone(), g.clone())))
+        .collect()
+}
+
+fn add_grads(
+    total: &mut HashMap<String, Tensor>,
+    more: HashMap<String, Tensor>,
+) -> candle_core::Result<()> {
+    for (name, g) in more {
+        let sum = match total.remove(&name) {
+            Some(t) => (t + g)?,
+            None => g,
+        };
+        total.insert(name, sum);
+    }
+    Ok(())
+}
+
+/// Where reference log-probs are cached: `$SPAR_CACHE_DIR` (or `~/.cache/spar-host`)/reference.
+fn reference_cache_dir() -> PathBuf {
+    std::env::var_os("SPAR_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("spar-host")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("spar-host"))
+        })
+        .unwrap_or_else(|| PathBuf::from(".spar-cache"))
+        .join("reference")
+}
+
+/// Summed log-probs of chosen and rejected under the starting model, cached on disk by data and
+/// model fingerprint so the reference model never has to stay in memory.
+fn reference_logps(
+    t: &Trainable,
+    pairs: &[PairSequences],
+    cfg: &TrainConfig,
+    cache_dir: &Path,
+    key: &str,
+    device: &Device,
+) -> anyhow::Result<Vec<(f32, f32)>> {
+    let path = cache_dir.join(format!("reference-logps-{}.json", &key[..16]));
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(values) = serde_json::from_str::<Vec<(f32, f32)>>(&text)
+        && values.len() == pairs.len()
+    {
+        tracing::info!(path = %path.display(), "reference log-probs from cache");
+        return Ok(values);
+    }
+    let mut out = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(cfg.micro_batch.max(1)) {
+        let batch: Vec<&Sequence> = chunk
+            .iter()
+            .flat_map(|p| [&p.chosen, &p.rejected])
+            .collect();
+        let (sums, _) = sequence_logps(&t.model, &batch, device)?;
+        let sums: Vec<f32> = sums.detach().to_vec1()?;
+        out.extend(sums.chunks(2).map(|c| (c[0], c[1])));
+    }
+    std::fs::create_dir_all(cache_dir)?;
+    crate::storage::write_atomic(&path, serde_json::to_string(&out)?.as_bytes())?;
+    Ok(out)
+}
+
+/// Train `model_path` on `data_path` into `output` (an HF checkpoint directory when done).
+/// `resume`: a checkpoint written by an earlier run of the same command (`output/checkpoint-last`).
+pub fn train(
+    model_path: &Path,
+    data_path: &Path,
+    output: &Path,
+    objective: &Objective,
+    cfg: &TrainConfig,
+    resume: Option<&Path>,
+    device: &Device,
+) -> anyhow::Result<TrainReport> {
+    if cfg.micro_batch == 0 || cfg.grad_accum == 0 || cfg.epochs == 0 {
+        bail!("micro_batch, grad_accum and epochs must be at least 1");
+    }
+    let t = trainable(model_path, device)?;
+    let template = t.loaded.template.as_ref().with_context(|| {
+        format!(
+            "{}: the model has no chat template to format training data",
+            model_path.display()
+        )
+    })?;
+    let data_bytes = std::fs::read(data_path)
+        .with_context(|| format!("{}: cannot read", data_path.display()))?;
+    let settings = serde_json::to_vec(&(objective, cfg.max_length, template.source()))?;
+    let start_fingerprint = fingerprint(&t.params, &[&data_bytes, &settings])?;
+    let (examples, report) = match objective {
+        Objective::Dpo { .. } => {
+            let pairs = data::read_preferences(data_path)?;
+            let (seqs, report) =
+                data::tokenize_preferences(&pairs, template, &t.loaded.tokenizer, cfg.max_length)?;
+            (Examples::Pairs(seqs, Vec::new()), report)
+        }
+        Objective::Sft => {
+            let conversations = data::read_conversations(data_path)?;
+            let (seqs, report) = data::tokenize_conversations(
+                &conversations,
+                template,
+                &t.loaded.tokenizer,
+                cfg.max_length,
+            )?;
+            (Examples::Sequences(seqs), report)
+        }
+    };
+    if examples.len() == 0 {
+        bail!(
+            "{}: no usable training examples ({:?})",
+            data_path.display(),
+            report.skipped
+        );
+    }
+    let examples = match examples {
+        Examples::Pairs(pairs, _) => {
+            let reference = reference_logps(
+                &t,
+                &pairs,
+                cfg,
+                &reference_cache_dir(),
+                &start_fingerprint,
+                device,
+            )?;
+            Examples::Pairs(pairs, reference)
+        }
+        other => other,
+    };
+    let per_step = cfg.micro_batch * cfg.grad_accum;
+    let steps_per_epoch = examples.len().div_ceil(per_step);
+    let total_steps = steps_per_epoch * cfg.epochs;
+    let warmup = (cfg.warmup_ratio * total_steps as f64).ceil() as usize;
+    let mut optimizer = AdamW::new(t.params.clone(), cfg.optimizer.clone())?;
+    let mut metrics_log: Vec<serde_json::Value> = Vec::new();
+    let checkpoint_dir = output.join("checkpoint-last");
+
+    let mut start = 0;
+    if let Some(dir) = resume {
+        let state: TrainerState = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("trainer_state.json")).with_context(|| {
+                format!("{}: no trainer_state.json to resume from", dir.display())
+            })?,
+        )?;
+        if state.fingerprint != start_fingerprint || state.total_steps != total_steps {
+            bail!(
+                "{}: checkpoint is from a different model, data or settings; cannot resume",
+                dir.display()
+            );
+        }
+        let resumed = loader::load(dir)?;
+        for (name, var) in &t.params {
+            let w = resumed
+                .weights
+                .get(name)
+                .with_context(|| format!("{}: checkpoint lacks {name}", dir.display()))?;
+            var.set(&w.to_dtype(DType::F32)?.to_device(device)?)?;
+        }
+        let state_tensors =
+            candle_core::safetensors::load(dir.join("optimizer.safetensors"), device)
+                .with_context(|| format!("{}: cannot read optimizer.safetensors", dir.display()))?;
+        optimizer.load_state(&state_tensors, state.step)?;
+        if let Ok(text) = std::fs::read_to_string(dir.join("metrics.jsonl")) {
+            metrics_log = text
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+        }
+        start = state.step;
+        tracing::info!(step = start, "resuming training");
+    }
+
+    let end = cfg.max_steps.map_or(total_steps, |m| m.min(total_steps));
+    let started = Instant::now();
+    let mut tokens = 0usize;
+    for step in start..end {
+        let epoch = step / steps_per_epoch;
+        let order = epoch_order(examples.len(), cfg.seed, epoch);
+        let offset = (step % steps_per_epoch) * per_step;
+        let indices: Vec<usize> = order[offset..(offset + per_step).min(order.len())].to_vec();
+        let micro: Vec<&[usize]> = indices.chunks(cfg.micro_batch).collect();
+        let mut grads: HashMap<String, Tensor> = HashMap::new();
+        let mut step_metrics = DpoMetrics {
+            step: step + 1,
+            ..DpoMetrics::default()
+        };
+        let mut loss_sum = 0f64;
+        let mut sft_nll = 0f64;
+        for part in &micro {
+            let weight = part.len() as f64 / indices.len() as f64;
+            let loss = match &examples {
+                Examples::Pairs(pairs, reference) => {
+                    let batch: Vec<&Sequence> = part
+                        .iter()
+                        .flat_map(|&i| [&pairs[i].chosen, &pairs[i].rejected])
+                        .collect();
+                    tokens += batch.iter().map(|s| s.ids.len()).sum::<usize>();
+                    let (sums, counts) = sequence_logps(&t.model, &batch, device)?;
+                    let n = part.len();
+                    let idx = |k: usize| -> candle_core::Result<Tensor> {
+                        let picks: Vec<u32> = (0..n).map(|i| (2 * i + k) as u32).collect();
+                        sums.index_select(&Tensor::new(picks.as_slice(), device)?, 0)
+                    };
+                    let (pc, pr) = (idx(0)?, idx(1)?);
+                    let rc: Vec<f32> = part.iter().map(|&i| reference[i].0).collect();
+                    let rr: Vec<f32> = part.iter().map(|&i| reference[i].1).collect();
+                    let chosen_tokens: Vec<f32> =
+                        (0..n).map(|i| counts[2 * i].max(1) as f32).collect();
+                    let Objective::Dpo {
+                        beta,
+                        sft_weight,
+                        loss_type,
+                    } = objective
+                    else {
+                        unreachable!()
+                    };
+                    let out = dpo_loss(
+                        &pc,
+                        &pr,
+                        &Tensor::new(rc.as_slice(), device)?,
+                        &Tensor::new(rr.as_slice(), device)?,
+                        &Tensor::new(chosen_tokens.as_slice(), device)?,
+                        *beta,
+                        *sft_weight,
+                        *loss_type,
+                    )?;
+                    let c: Vec<f32> = out.chosen_rewards.to_vec1()?;
+                    let r: Vec<f32> = out.rejected_rewards.to_vec1()?;
+                    let pcs: Vec<f32> = pc.detach().to_vec1()?;
+                    let prs: Vec<f32> = pr.detach().to_vec1()?;
+                    let mean =
+                        |v: &[f32]| v.iter().map(|x| *x as f64).sum::<f64>() / v.len() as f64;
+                    step_metrics.rewards_chosen += weight * mean(&c);
+                    step_metrics.rewards_rejected += weight * mean(&r);
+                    step_metrics.rewards_accuracies +=
+                        weight * c.iter().zip(&r).filter(|(a, b)| a > b).count() as f64 / n as f64;
+                    step_metrics.logps_chosen += weight * mean(&pcs);
+                    step_metrics.logps_rejected += weight * mean(&prs);
+                    sft_nll += weight
+                        * pcs
+                            .iter()
+                            .zip(&chosen_tokens)
+                            .map(|(p, t)| -(*p as f64) / *t as f64)
+                            .sum::<f64>()
+                        / n as f64;
+                    out.loss
+                }
+                Examples::Sequences(seqs) => {
+                    let batch: Vec<&Sequence> = part.iter().map(|&i| &seqs[i]).collect();
+                    tokens += batch.iter().map(|s| s.ids.len()).sum::<usize>();
+                    let (sums, counts) = sequence_logps(&t.model, &batch, device)?;
+                    let total: usize = counts.iter().sum::<usize>().max(1);
+                    (sums.sum_all()?.neg()? / total as f64)?
+                }
+            };
+            let value = loss.to_scalar::<f32>()? as f64;
+            if !value.is_finite() {
+                bail!(
+                    "non-finite loss ({value}) at step {}: stopping (check the learning rate and the data)",
+                    step + 1
+                );
+            }
+            loss_sum += weight * value;
+            let scaled = (loss * weight)?;
+            add_grads(&mut grads, grads_by_name(&t.params, &scaled.backward()?))?;
+        }
+        let lr = learning_rate(cfg.optimizer.lr, cfg.schedule, warmup, total_steps, step);
+        let grad_norm = optimizer.step(&grads, lr)?;
+        if !grad_norm.is_finite() {
+            bail!("non-finite gradient norm at step {}: stopping", step + 1);
+        }
+        step_metrics.loss = loss_sum;
+        step_metrics.grad_norm = grad_norm;
+        step_metrics.learning_rate = lr;
+        step_metrics.rewards_margins = step_metrics.rewards_chosen - step_metrics.rewards_rejected;
+        step_metrics.tokens_per_second = tokens as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let mut line = serde_json::to_value(&step_metrics)?;
+        if matches!(objective, Objective::Sft) {
+            line = json!({"step": step + 1, "loss": loss_sum, "grad_norm": grad_norm, "learning_rate": lr,
+                          "tokens_per_second": step_metrics.tokens_per_second});
+        } else {
+            line["nll/chosen"] = json!(sft_nll);
+        }
+        tracing::info!(target: "train", "{line}");
+        metrics_log.push(line);
+        let done = step + 1;
+        if cfg.save_every > 0 && done % cfg.save_every == 0 && done < end {
+            save_checkpoint(
+                &checkpoint_dir,
+                &t,
+                &optimizer,
+                done,
+                total_steps,
+                &start_fingerprint,
+                &metrics_log,
+                cfg,
+            )?;
+        }
+    }
+    let metrics_text: String = metrics_log.iter().map(|m| format!("{m}\n")).collect();
+    let stopped_early = end < total_steps;
+    if stopped_early {
+        save_checkpoint(
+            &checkpoint_dir,
+            &t,
+            &optimizer,
+            end,
+            total_steps,
+            &start_fingerprint,
+            &metrics_log,
+            cfg,
+        )?;
+    } else {
+        save_hf_dir(
+            output,
+            &t.loaded,
+            &weights_of(&t.params)?,
+            cfg.shard_bytes,
+            &[
+                ("metrics.jsonl", metrics_text.into_bytes()),
+                ("data_report.json", serde_json::to_vec_pretty(&report)?),
+            ],
+        )?;
+    }
+    Ok(TrainReport {
+        data: report,
+        steps: end - start,
+        total_steps,
+        metrics: metrics_log,
+        tokens_per_second: tokens as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        stopped_early,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn save_checkpoint(
+    dir: &Path,
+    t: &Trainable,
+    optimizer: &AdamW,
+    step: usize,
+    total_steps: usize,
+    fingerprint: &str,
+    metrics: &[serde_json::Value],
+    cfg: &TrainConfig,
+) -> anyhow::Result<()> {
+    let state = TrainerState {
+        step,
+        total_steps,
+        fingerprint: fingerprint.to_string(),
+    };
+    let optimizer_state = optimizer.state();
+    let names: Vec<(String, Tensor)> = {
+        let mut v: Vec<(String, Tensor)> = optimizer_state.into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    let bytes = safetensors::serialize(names.iter().map(|(n, t)| (n.as_str(), t)), None)?;
+    let metrics_text: String = metrics.iter().map(|m| format!("{m}\n")).collect();
+    save_hf_dir(
+        dir,
+        &t.loaded,
+        &weights_of(&t.params)?,
+        cfg.shard_bytes,
+        &[
+            ("trainer_state.json", serde_json::to_vec_pretty(&state)?),
+            ("optimizer.safetensors", bytes),
+            ("metrics.jsonl", metrics_text.into_bytes()),
+        ],
+    )
+}

@@ -1,0 +1,493 @@
+//! Training on tiny random models: the DPO objective against an independent formula, gradients
+//! against finite differences, learning a fixed set of pairs, checkpoints, and exact resume.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use spar_host::engine::loader;
+use spar_host::engine::tiny::{self, TinySpec};
+use spar_host::train::data::Sequence;
+use spar_host::train::dpo::{LossType, dpo_loss};
+use spar_host::train::logprobs::sequence_logps;
+use spar_host::train::optim::{AdamWConfig, Schedule};
+use spar_host::train::trainer::{Objective, TrainConfig, train, trainable};
+
+fn sigmoid_loss_by_hand(pc: f64, pr: f64, rc: f64, rr: f64, beta: f64) -> f64 {
+    let z = beta * ((pc - pr) - (rc - rr));
+    (1.0 + (-z).exp()).ln()
+}
+
+#[test]
+fn dpo_loss_rewards_and_margins_match_the_formula() {
+    let device = Device::Cpu;
+    let t = |v: &[f32]| Tensor::new(v, &device).unwrap();
+    let (pc, pr, rc, rr) = (
+        [-10.0f32, -3.5, -40.0],
+        [-12.0f32, -3.0, -39.0],
+        [-11.0f32, -3.2, -41.0],
+        [-11.5f32, -3.1, -38.0],
+    );
+    let tokens = [5.0f32, 2.0, 20.0];
+    let beta = 0.1;
+    for (loss_type, sft_weight) in [
+        (LossType::Sigmoid, 0.0),
+        (LossType::Sigmoid, 0.1),
+        (LossType::Ipo, 0.0),
+        (LossType::Hinge, 0.0),
+    ] {
+        let out = dpo_loss(
+            &t(&pc),
+            &t(&pr),
+            &t(&rc),
+            &t(&rr),
+            &t(&tokens),
+            beta,
+            sft_weight,
+            loss_type,
+        )
+        .unwrap();
+        let mut expected = 0.0;
+        for i in 0..3 {
+            let (a, b, c, d) = (pc[i] as f64, pr[i] as f64, rc[i] as f64, rr[i] as f64);
+            let delta = (a - b) - (c - d);
+            expected += match loss_type {
+                LossType::Sigmoid => sigmoid_loss_by_hand(a, b, c, d, beta),
+                LossType::Ipo => (delta - 1.0 / (2.0 * beta)).powi(2),
+                LossType::Hinge => (1.0 - beta * delta).max(0.0),
+            } / 3.0;
+            expected += sft_weight * (-a / tokens[i] as f64) / 3.0;
+        }
+        let loss = out.loss.to_scalar::<f32>().unwrap() as f64;
+        assert!(
+            (loss - expected).abs() < 1e-5,
+            "{loss_type:?}: {loss} vs {expected}"
+        );
+        let chosen: Vec<f32> = out.chosen_rewards.to_vec1().unwrap();
+        let rejected: Vec<f32> = out.rejected_rewards.to_vec1().unwrap();
+        for i in 0..3 {
+            assert!((chosen[i] as f64 - beta * (pc[i] - rc[i]) as f64).abs() < 1e-5);
+            assert!((rejected[i] as f64 - beta * (pr[i] - rr[i]) as f64).abs() < 1e-5);
+        }
+    }
+    // Stable for huge margins: no overflow to inf or NaN.
+    let out = dpo_loss(
+        &t(&[0.0]),
+        &t(&[-1e6]),
+        &t(&[0.0]),
+        &t(&[0.0]),
+        &t(&[1.0]),
+        0.1,
+        0.0,
+        LossType::Sigmoid,
+    )
+    .unwrap();
+    assert_eq!(out.loss.to_scalar::<f32>().unwrap(), 0.0);
+    let out = dpo_loss(
+        &t(&[-1e6]),
+        &t(&[0.0]),
+        &t(&[0.0]),
+        &t(&[0.0]),
+        &t(&[1.0]),
+        0.1,
+        0.0,
+        LossType::Sigmoid,
+    )
+    .unwrap();
+    assert!((out.loss.to_scalar::<f32>().unwrap() - 1e5).abs() < 1.0);
+}
+
+fn model_dir(name: &str) -> PathBuf {
+    let dir = common::scratch(name).join("model");
+    tiny::write_hf_dir(
+        &dir,
+        &TinySpec {
+            max_positions: 512,
+            ..TinySpec::default()
+        },
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn gradients_agree_with_finite_differences() {
+    let dir = model_dir("train-fd");
+    let device = Device::Cpu;
+    let t = trainable(&dir, &device).unwrap();
+    let seq = Sequence {
+        ids: "abcdefgh".bytes().map(u32::from).collect(),
+        trained: vec![false, false, false, true, true, true, true, true],
+    };
+    let loss = |t: &spar_host::train::trainer::Trainable| -> Tensor {
+        sequence_logps(&t.model, &[&seq], &device)
+            .unwrap()
+            .0
+            .sum_all()
+            .unwrap()
+    };
+    let grads = loss(&t).backward().unwrap();
+    let eps = 1e-2f32;
+    let mut checked = 0;
+    for (name, var) in t
+        .params
+        .iter()
+        .filter(|(n, _)| n.contains("layers.0") || n.contains("lm_head") || n.contains("embed"))
+    {
+        let grad = grads
+            .get(var.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let original = var
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        // The coordinate with the largest gradient: a clear signal for a central difference.
+        let i = (0..grad.len())
+            .max_by(|&a, &b| grad[a].abs().total_cmp(&grad[b].abs()))
+            .unwrap();
+        let shape = var.as_tensor().shape().clone();
+        let eval_at = |delta: f32| -> f64 {
+            let mut w = original.clone();
+            w[i] += delta;
+            var.set(&Tensor::from_vec(w, shape.clone(), &device).unwrap())
+                .unwrap();
+            loss(&t).to_scalar::<f32>().unwrap() as f64
+        };
+        let numeric = (eval_at(eps) - eval_at(-eps)) / (2.0 * eps as f64);
+        var.set(&Tensor::from_vec(original.clone(), shape.clone(), &device).unwrap())
+            .unwrap();
+        let analytic = grad[i] as f64;
+        let rel = (numeric - analytic).abs() / analytic.abs().max(1e-3);
+        assert!(
+            rel < 0.05,
+            "{name}[{i}]: finite difference {numeric} vs autograd {analytic}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "checked {checked} tensors");
+}
+
+fn pairs_file(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("pairs.jsonl");
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(
+            &serde_json::json!({
+                "id": i,
+                "prompt": [{"role": "user", "content": format!("Say the word number {i}.")}],
+                "chosen": [{"role": "assistant", "content": format!("yes {i}")}],
+                "rejected": [{"role": "assistant", "content": format!("NO, {i}!")}],
+            })
+            .to_string(),
+        );
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn dpo_config(steps: usize) -> TrainConfig {
+    TrainConfig {
+        epochs: steps,
+        micro_batch: 2,
+        grad_accum: 2,
+        max_length: 128,
+        warmup_ratio: 0.0,
+        schedule: Schedule::Constant,
+        optimizer: AdamWConfig {
+            lr: 5e-3,
+            ..AdamWConfig::default()
+        },
+        seed: 11,
+        ..TrainConfig::default()
+    }
+}
+
+const DPO: Objective = Objective::Dpo {
+    beta: 0.1,
+    sft_weight: 0.1,
+    loss_type: LossType::Sigmoid,
+};
+
+#[test]
+fn every_parameter_changes_after_one_step() {
+    let dir = model_dir("train-one-step");
+    let root = dir.parent().unwrap();
+    let pairs = pairs_file(root, 4);
+    let out = root.join("out");
+    train(&dir, &pairs, &out, &DPO, &dpo_config(1), None, &Device::Cpu).unwrap();
+    let before = loader::load(&dir).unwrap();
+    let after = loader::load(&out).unwrap();
+    assert_eq!(before.weights.len(), after.weights.len());
+    for (name, w) in &before.weights {
+        let diff: f32 = (w - &after.weights[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!(diff > 0.0, "{name} did not change");
+    }
+}
+
+#[test]
+fn fifty_steps_learn_the_pairs_and_the_sft_term_lowers_the_chosen_nll() {
+    let dir = model_dir("train-fifty");
+    let root = dir.parent().unwrap();
+    let pairs = pairs_file(root, 4);
+    let out = root.join("out");
+    let report = train(
+        &dir,
+        &pairs,
+        &out,
+        &DPO,
+        &dpo_config(50),
+        None,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(report.total_steps, 50);
+    let first = &report.metrics[0];
+    let last = report.metrics.last().unwrap();
+    assert_eq!(last["rewards/accuracies"], 1.0, "{last}");
+    assert!(last["loss"].as_f64().unwrap() < 0.3, "{last}");
+    assert!(
+        (first["loss"].as_f64().unwrap() - (0.693 + 0.1 * first["nll/chosen"].as_f64().unwrap()))
+            .abs()
+            < 1e-3,
+        "{first}"
+    );
+    assert!(
+        last["nll/chosen"].as_f64().unwrap() < first["nll/chosen"].as_f64().unwrap(),
+        "{first} -> {last}"
+    );
+    assert!(last["rewards/margins"].as_f64().unwrap() > 0.0);
+    for key in [
+        "rewards/chosen",
+        "rewards/rejected",
+        "logps/chosen",
+        "logps/rejected",
+        "grad_norm",
+        "learning_rate",
+    ] {
+        assert!(last[key].is_number(), "{key} missing");
+    }
+}
+
+#[test]
+fn a_saved_checkpoint_loads_with_identical_logits() {
+    let dir = model_dir("train-save");
+    let root = dir.parent().unwrap();
+    let pairs = pairs_file(root, 4);
+    let out = root.join("out");
+    train(&dir, &pairs, &out, &DPO, &dpo_config(2), None, &Device::Cpu).unwrap();
+    for file in [
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "model.safetensors",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(metadata.metadata().as_ref().unwrap()["format"], "pt");
+    // The same weights through the file and straight from the trainer's variables.
+    let loaded = loader::load(&out).unwrap();
+    let trained = trainable(&out, &Device::Cpu).unwrap();
+    let in_memory: std::collections::HashMap<String, Tensor> = trained
+        .params
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
+        .collect();
+    let direct = spar_host::engine::model::Transformer::new(
+        &loaded.config,
+        candle_nn::VarBuilder::from_tensors(in_memory, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let seq = Sequence {
+        ids: vec![1, 2, 3, 4, 5],
+        trained: vec![true; 5],
+    };
+    let a = sequence_logps(
+        &loaded.transformer(DType::F32, &Device::Cpu).unwrap(),
+        &[&seq],
+        &Device::Cpu,
+    )
+    .unwrap()
+    .0;
+    let b = sequence_logps(&direct, &[&seq], &Device::Cpu).unwrap().0;
+    assert_eq!(a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+}
+
+#[test]
+fn resuming_after_a_stop_gives_the_same_final_weights() {
+    let dir = model_dir("train-resume");
+    let root = dir.parent().unwrap();
+    let pairs = pairs_file(root, 6);
+    let straight = root.join("straight");
+    train(
+        &dir,
+        &pairs,
+        &straight,
+        &DPO,
+        &dpo_config(4),
+        None,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let interrupted = root.join("interrupted");
+    let mut first = dpo_config(4);
+    first.max_steps = Some(5);
+    first.save_every = 2;
+    let report = train(&dir, &pairs, &interrupted, &DPO, &first, None, &Device::Cpu).unwrap();
+    assert!(report.stopped_early);
+    let resumed = train(
+        &dir,
+        &pairs,
+        &interrupted,
+        &DPO,
+        &dpo_config(4),
+        Some(&interrupted.join("checkpoint-last")),
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(resumed.steps, resumed.total_steps - 5);
+    let a = loader::load(&straight).unwrap();
+    let b = loader::load(&interrupted).unwrap();
+    for (name, w) in &a.weights {
+        let diff: f32 = (w - &b.weights[name])
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert_eq!(diff, 0.0, "{name} differs after resume");
+    }
+}
+
+#[test]
+fn sft_lowers_the_loss_on_assistant_turns() {
+    let dir = model_dir("train-sft");
+    let root = dir.parent().unwrap();
+    let data = root.join("sft.jsonl");
+    std::fs::write(
+        &data,
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"Judge this.\"}, {\"role\": \"assistant\", \"content\": \"It fails. No\"}, {\"role\": \"user\", \"content\": \"Refine it.\"}, {\"role\": \"assistant\", \"content\": \"[[start]]fixed[[end]]\"}]}\n",
+    )
+    .unwrap();
+    let mut cfg = dpo_config(20);
+    cfg.micro_batch = 2;
+    cfg.grad_accum = 1;
+    let report = train(
+        &dir,
+        &data,
+        &root.join("out"),
+        &Objective::Sft,
+        &cfg,
+        None,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(report.data.kept, 2, "one sequence per assistant turn");
+    let first = report.metrics[0]["loss"].as_f64().unwrap();
+    let last = report.metrics.last().unwrap()["loss"].as_f64().unwrap();
+    assert!(last < first * 0.5, "{first} -> {last}");
+}
+
+#[test]
+fn bad_pairs_are_errors_or_counted_skips() {
+    let dir = model_dir("train-bad");
+    let root = dir.parent().unwrap();
+    let bad = root.join("bad.jsonl");
+    std::fs::write(&bad, "{\"prompt\": [{\"role\": \"system\", \"content\": \"x\"}], \"chosen\": \"a\", \"rejected\": \"b\"}\n").unwrap();
+    let error = format!(
+        "{:#}",
+        train(
+            &dir,
+            &bad,
+            &root.join("o1"),
+            &DPO,
+            &dpo_config(1),
+            None,
+            &Device::Cpu
+        )
+        .unwrap_err()
+    );
+    assert_eq!(
+        error,
+        format!("{}:1: the prompt has no user turn", bad.display())
+    );
+
+    let mixed = root.join("mixed.jsonl");
+    let long = "x".repeat(400);
+    std::fs::write(
+        &mixed,
+        format!(
+            "{{\"prompt\": \"hi\", \"chosen\": \"a\", \"rejected\": \"b\"}}\n\
+             {{\"prompt\": \"hi\", \"chosen\": \"\", \"rejected\": \"b\"}}\n\
+             {{\"prompt\": \"hi\", \"chosen\": \"same\", \"rejected\": \"same\"}}\n\
+             {{\"prompt\": \"{long}\", \"chosen\": \"a\", \"rejected\": \"b\"}}\n\
+             {{\"messages\": [{{\"role\": \"user\", \"content\": \"q\"}}], \"chosen\": {{\"role\": \"assistant\", \"content\": \"a {long}\"}}, \"rejected\": {{\"role\": \"assistant\", \"content\": \"b\"}}}}\n"
+        ),
+    )
+    .unwrap();
+    let report = train(
+        &dir,
+        &mixed,
+        &root.join("o2"),
+        &DPO,
+        &dpo_config(1),
+        None,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(report.data.examples, 5);
+    assert_eq!(report.data.kept, 2);
+    assert_eq!(report.data.truncated, 1);
+    assert_eq!(report.data.skipped["empty chosen or rejected"], 1);
+    assert_eq!(report.data.skipped["chosen equals rejected"], 1);
+    assert_eq!(report.data.skipped["prompt longer than max_length"], 1);
+}
+
+#[test]
+fn a_checkpoint_with_a_missing_shard_is_named() {
+    let dir = model_dir("train-shards");
+    let root = dir.parent().unwrap();
+    let pairs = pairs_file(root, 2);
+    let out = root.join("out");
+    let mut cfg = dpo_config(1);
+    cfg.shard_bytes = 30_000;
+    train(&dir, &pairs, &out, &DPO, &cfg, None, &Device::Cpu).unwrap();
+    assert!(out.join("model.safetensors.index.json").is_file());
+    loader::load(&out).unwrap();
+    let shard = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("model-00001-of-")
+        })
+        .unwrap();
+    std::fs::remove_file(&shard).unwrap();
+    let error = format!("{:#}", loader::load(&out).err().unwrap());
+    assert!(
+        error.starts_with(&format!("{}: cannot read safetensors", shard.display())),
+        "{error}"
+    );
+}
