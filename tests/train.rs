@@ -491,3 +491,33 @@ fn a_checkpoint_with_a_missing_shard_is_named() {
         "{error}"
     );
 }
+
+#[test]
+fn a_non_finite_loss_stops_training_with_the_step_number() {
+    let dir = model_dir("train-nan");
+    let root = dir.parent().unwrap();
+    let pairs = pairs_file(root, 4);
+    let mut cfg = dpo_config(20);
+    cfg.optimizer = AdamWConfig {
+        lr: 1e30,
+        max_grad_norm: 0.0,
+        ..AdamWConfig::default()
+    };
+    let error = train(
+        &dir,
+        &pairs,
+        &root.join("out"),
+        &DPO,
+        &cfg,
+        None,
+        &Device::Cpu,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.starts_with("non-finite"), "{error}");
+    assert!(error.contains("at step "), "{error}");
+    assert!(
+        !root.join("out").join("model.safetensors").exists(),
+        "nothing half-trained is written as complete"
+    );
+}

@@ -39,6 +39,27 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// One DPO step as the PyTorch peer measures it: a chosen/rejected pair of `seq` random
+    /// tokens sharing a `prompt_len` prompt; reference forward, policy forward and backward, AdamW.
+    Dpo {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value_t = 256)]
+        seq: usize,
+        #[arg(long, default_value_t = 64)]
+        prompt_len: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Next-token logits of a model for token ids, as JSON (for cross-checks with other
+    /// frameworks: `scripts/check-transformers.sh`).
+    Logits {
+        #[arg(long)]
+        model: PathBuf,
+        /// Comma-separated token ids.
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<u32>,
+    },
     /// Plugin-call overhead of a verifier: compile, instantiate and per-call cost of `check`.
     Plugin {
         /// A verifier plugin.
@@ -65,6 +86,25 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             new_tokens,
             runs,
         } => bench_generate(&model, new_tokens, runs),
+        BenchCommand::Dpo {
+            model,
+            seq,
+            prompt_len,
+            runs,
+        } => bench_dpo(&model, seq, prompt_len, runs),
+        BenchCommand::Logits { model, ids } => {
+            let device = candle_core::Device::Cpu;
+            let loaded = loader::load(&model)?;
+            let transformer = loaded.transformer(candle_core::DType::F32, &device)?;
+            let t = ids.len();
+            let input = candle_core::Tensor::new(ids.as_slice(), &device)?.unsqueeze(0)?;
+            let positions = candle_core::Tensor::arange(0u32, t as u32, &device)?.unsqueeze(0)?;
+            let mask = crate::engine::model::attention_mask(&[vec![true; t]], t, &device)?;
+            let logits = transformer.forward(&input, &positions, &mask, None, false)?;
+            let rows: Vec<Vec<f32>> = logits.squeeze(0)?.to_vec2()?;
+            println!("{}", serde_json::json!({"ids": ids, "logits": rows}));
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Plugin {
             file,
             id,
@@ -245,6 +285,118 @@ fn bench_generate(
             "new_tokens": new_tokens,
             "runs": runs,
         })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn bench_dpo(
+    model_path: &std::path::Path,
+    seq: usize,
+    prompt_len: usize,
+    runs: usize,
+) -> anyhow::Result<ExitCode> {
+    use crate::train::data::Sequence;
+    use crate::train::dpo::{LossType, dpo_loss};
+    use crate::train::logprobs::sequence_logps;
+    use crate::train::optim::{AdamW, AdamWConfig};
+    let device = candle_core::Device::Cpu;
+    let t = crate::train::trainer::trainable(model_path, &device)?;
+    let reference = t.loaded.transformer(candle_core::DType::F32, &device)?;
+    let vocab = t.loaded.config.vocab_size as u64;
+    let mut rng = crate::engine::sampling::Rng::new(0);
+    let mut chosen: Vec<u32> = (0..seq)
+        .map(|_| 3 + (rng.next_u64() % (vocab - 3)) as u32)
+        .collect();
+    let mut rejected: Vec<u32> = (0..seq)
+        .map(|_| 3 + (rng.next_u64() % (vocab - 3)) as u32)
+        .collect();
+    rejected[..prompt_len].copy_from_slice(&chosen[..prompt_len]);
+    chosen.truncate(seq);
+    let trained: Vec<bool> = (0..seq).map(|i| i >= prompt_len).collect();
+    let pair = [
+        Sequence {
+            ids: chosen,
+            trained: trained.clone(),
+        },
+        Sequence {
+            ids: rejected,
+            trained,
+        },
+    ];
+    let batch: Vec<&Sequence> = pair.iter().collect();
+    let mut optimizer = AdamW::new(
+        t.params.clone(),
+        AdamWConfig {
+            lr: 1e-6,
+            ..AdamWConfig::default()
+        },
+    )?;
+    let mut step = || -> anyhow::Result<[f64; 5]> {
+        let t0 = Instant::now();
+        let (r, _) = sequence_logps(&reference, &batch, &device)?;
+        let t1 = Instant::now();
+        let (p, counts) = sequence_logps(&t.model, &batch, &device)?;
+        let pick = |x: &candle_core::Tensor, i: usize| x.narrow(0, i, 1);
+        let tokens = candle_core::Tensor::new(&[counts[0] as f32], &device)?;
+        let out = dpo_loss(
+            &pick(&p, 0)?,
+            &pick(&p, 1)?,
+            &pick(&r, 0)?.detach(),
+            &pick(&r, 1)?.detach(),
+            &tokens,
+            0.1,
+            0.0,
+            LossType::Sigmoid,
+        )?;
+        let t2 = Instant::now();
+        let grads = out.loss.backward()?;
+        let t3 = Instant::now();
+        let by_name = t
+            .params
+            .iter()
+            .filter_map(|(n, v)| grads.get(v.as_tensor()).map(|g| (n.clone(), g.clone())))
+            .collect();
+        optimizer.step(&by_name, 1e-6)?;
+        let t4 = Instant::now();
+        let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
+        Ok([s(t0, t1), s(t1, t2), s(t2, t3), s(t3, t4), s(t0, t4)])
+    };
+    step()?;
+    let mut phases = Vec::new();
+    for _ in 0..runs {
+        phases.push(step()?);
+    }
+    let med = |k: usize| median(phases.iter().map(|p| p[k]).collect());
+    let total = med(4);
+    println!(
+        "DPO step, 2 x {seq} tokens ({prompt_len}-token shared prompt), f32, median of {runs}"
+    );
+    println!("reference forward   {:.3} s", med(0));
+    println!("policy forward      {:.3} s", med(1));
+    println!("policy backward     {:.3} s", med(2));
+    println!("AdamW               {:.3} s", med(3));
+    println!(
+        "step                {total:.3} s  ({:.1} policy tok/s)",
+        (2 * seq) as f64 / total
+    );
+    println!("peak RSS            {:.0} MB", peak_rss_mb());
+    println!(
+        "{}",
+        serde_json::json!({"dpo_step_s": total, "dpo_tok_s": (2 * seq) as f64 / total, "peak_rss_mb": peak_rss_mb(),
+                           "ref_fwd_s": med(0), "pol_fwd_s": med(1), "pol_bwd_s": med(2), "adamw_s": med(3)})
     );
     Ok(ExitCode::SUCCESS)
 }

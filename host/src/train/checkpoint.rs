@@ -43,6 +43,9 @@ pub fn save_hf_dir(
     }
     let mut config_json = serde_json::to_value(&config)?;
     config_json["torch_dtype"] = json!("float32");
+    if config.family()? == Family::Llama {
+        config_json["attention_bias"] = json!(config.qkv_bias());
+    }
     std::fs::write(
         tmp.join("config.json"),
         serde_json::to_string_pretty(&config_json)?,
