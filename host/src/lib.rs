@@ -1,6 +1,7 @@
 //! spar-host: SPaR self-play training with a native engine and sandboxed WebAssembly plugins.
 
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod eval;
 pub mod plugins;

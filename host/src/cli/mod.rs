@@ -1,6 +1,7 @@
 //! The `spar-host` command line.
 
 mod bench;
+mod check;
 mod eval;
 pub mod generate;
 mod plugins;
@@ -30,6 +31,8 @@ enum Command {
     /// Inspect plugins: which world they implement and whether this host can run them.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Validate a run config and every plugin it names.
+    Check(check::CheckArgs),
     /// Sample completions for a file of prompts.
     Generate(generate::GenerateArgs),
     /// Judge sampled responses with the refiner (and/or verifier plugins).
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Plugins(command) => plugins::run(command),
+        Command::Check(args) => check::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Judge(command) => steps::judge(command),
         Command::Search(command) => steps::search_command(command),

@@ -1,0 +1,437 @@
+//! The run configuration (`spar-host run config.toml`): serde structs with the paper's defaults,
+//! unknown keys rejected, `--set key=value` overrides, and one validation pass that reports every
+//! problem with its key path.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::plugins::{PluginHost, World};
+use crate::spar::judge::JudgeMode;
+use crate::train::dpo::LossType;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Where every stage's output goes.
+    pub run_dir: PathBuf,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "one")]
+    pub iterations: usize,
+    #[serde(default = "cpu")]
+    pub device: String,
+    pub models: Models,
+    pub prompts: Prompts,
+    #[serde(default)]
+    pub actor: ActorSampling,
+    #[serde(default)]
+    pub judge: JudgeConfig,
+    #[serde(default)]
+    pub search: SearchConfig,
+    #[serde(default)]
+    pub filters: Vec<FilterConfig>,
+    #[serde(default)]
+    pub dpo: DpoConfig,
+    #[serde(default)]
+    pub sft: SftConfig,
+}
+
+fn one() -> usize {
+    1
+}
+fn cpu() -> String {
+    "cpu".into()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Models {
+    /// The actor's starting checkpoint (HF directory or GGUF file).
+    pub actor: PathBuf,
+    /// The refiner's starting checkpoint (default: the actor's).
+    #[serde(default)]
+    pub refiner: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prompts {
+    /// Training prompts: `{"key"|"id", "prompt", "instruction_id_list"?, "kwargs"?}` per line.
+    pub train: PathBuf,
+    /// Held-out prompts for the evaluation stage (optional).
+    #[serde(default)]
+    pub eval: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActorSampling {
+    pub n: usize,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_new_tokens: usize,
+    pub batch_size: usize,
+}
+
+impl Default for ActorSampling {
+    fn default() -> Self {
+        ActorSampling {
+            n: 5,
+            temperature: 0.9,
+            top_p: 0.9,
+            max_new_tokens: 2048,
+            batch_size: 16,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JudgeConfig {
+    pub mode: JudgeMode,
+    pub k: usize,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_new_tokens: usize,
+    /// The judge plugin (default: the built-in judge-spar).
+    pub plugin: Option<PathBuf>,
+    /// Verifier plugins (default: the built-in verifier-ifeval).
+    pub verifiers: Vec<PathBuf>,
+}
+
+impl Default for JudgeConfig {
+    fn default() -> Self {
+        JudgeConfig {
+            mode: JudgeMode::Llm,
+            k: 5,
+            temperature: 0.7,
+            top_p: 1.0,
+            max_new_tokens: 1024,
+            plugin: None,
+            verifiers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// The strategy plugin (default: the built-in search-bfs).
+    pub plugin: Option<PathBuf>,
+    pub branch: i64,
+    pub select: i64,
+    pub max_depth: i64,
+    pub pass_gate: f64,
+    pub budget: i64,
+    pub retries: u32,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_new_tokens: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            plugin: None,
+            branch: 3,
+            select: 2,
+            max_depth: 3,
+            pass_gate: 0.5,
+            budget: 30,
+            retries: 3,
+            temperature: 0.7,
+            top_p: 1.0,
+            max_new_tokens: 3072,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    pub plugin: PathBuf,
+    #[serde(default = "empty_table")]
+    pub config: toml::Value,
+}
+
+fn empty_table() -> toml::Value {
+    toml::Value::Table(toml::Table::new())
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpoConfig {
+    pub beta: f64,
+    pub sft_weight: f64,
+    pub loss_type: LossType,
+    pub lr: f64,
+    pub epochs: usize,
+    pub micro_batch: usize,
+    pub grad_accum: usize,
+    pub max_length: usize,
+    pub warmup_ratio: f64,
+}
+
+impl Default for DpoConfig {
+    fn default() -> Self {
+        DpoConfig {
+            beta: 0.1,
+            sft_weight: 0.1,
+            loss_type: LossType::Sigmoid,
+            lr: 2e-7,
+            epochs: 1,
+            micro_batch: 2,
+            grad_accum: 1,
+            max_length: 2048,
+            warmup_ratio: 0.1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SftConfig {
+    pub lr: f64,
+    pub epochs: usize,
+    pub micro_batch: usize,
+    pub grad_accum: usize,
+    pub max_length: usize,
+    pub warmup_ratio: f64,
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        SftConfig {
+            lr: 2e-6,
+            epochs: 1,
+            micro_batch: 2,
+            grad_accum: 1,
+            max_length: 2048,
+            warmup_ratio: 0.1,
+        }
+    }
+}
+
+/// Apply `key.path=value` overrides to a parsed TOML table; the value is TOML (`3`, `0.5`,
+/// `"x"`, `[1, 2]`) or, failing that, a plain string.
+pub fn apply_overrides(table: &mut toml::Table, sets: &[String]) -> anyhow::Result<()> {
+    for set in sets {
+        let (key, raw) = set
+            .split_once('=')
+            .with_context(|| format!("--set `{set}`: expected key=value"))?;
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|t| t.get("v").cloned())
+            .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+        let parts: Vec<&str> = key.trim().split('.').collect();
+        let mut current = &mut *table;
+        for part in &parts[..parts.len() - 1] {
+            let entry = current
+                .entry(part.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            current = entry
+                .as_table_mut()
+                .with_context(|| format!("--set `{set}`: `{part}` is not a table"))?;
+        }
+        current.insert(parts[parts.len() - 1].to_string(), value);
+    }
+    Ok(())
+}
+
+/// Read `path`, apply overrides, and deserialize (unknown keys and wrong types are errors that
+/// name the key).
+pub fn load(path: &Path, sets: &[String]) -> anyhow::Result<RunConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut table: toml::Table = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string())))?;
+    apply_overrides(&mut table, sets)?;
+    let config: RunConfig =
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string()))
+            })?;
+    Ok(config)
+}
+
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.starts_with('^'))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every problem in a loaded config, each as `key.path: message`, relative paths resolved
+/// against `base` (the config file's folder).
+pub fn validate(config: &RunConfig, base: &Path, host: &PluginHost) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut check = |ok: bool, key: &str, message: String| {
+        if !ok {
+            problems.push(format!("{key}: {message}"));
+        }
+    };
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    check(
+        config.iterations >= 1,
+        "iterations",
+        "must be at least 1".into(),
+    );
+    check(
+        config.device == "cpu" || config.device.starts_with("cuda"),
+        "device",
+        format!("unknown device `{}` (cpu, cuda or cuda:N)", config.device),
+    );
+    for (key, path) in [
+        ("models.actor", Some(&config.models.actor)),
+        ("models.refiner", config.models.refiner.as_ref()),
+    ] {
+        if let Some(path) = path {
+            let p = resolve(path);
+            check(p.exists(), key, format!("{} does not exist", p.display()));
+        }
+    }
+    for (key, path) in [
+        ("prompts.train", Some(&config.prompts.train)),
+        ("prompts.eval", config.prompts.eval.as_ref()),
+    ] {
+        if let Some(path) = path {
+            let p = resolve(path);
+            check(p.is_file(), key, format!("{} does not exist", p.display()));
+        }
+    }
+    let positive = |v: usize| v >= 1;
+    let probability = |v: f64| (0.0..=1.0).contains(&v) && v > 0.0;
+    check(
+        positive(config.actor.n),
+        "actor.n",
+        "must be at least 1".into(),
+    );
+    check(
+        config.actor.temperature >= 0.0,
+        "actor.temperature",
+        "must not be negative".into(),
+    );
+    check(
+        probability(config.actor.top_p),
+        "actor.top_p",
+        "must be in (0, 1]".into(),
+    );
+    check(
+        positive(config.actor.max_new_tokens),
+        "actor.max_new_tokens",
+        "must be at least 1".into(),
+    );
+    check(
+        positive(config.actor.batch_size),
+        "actor.batch_size",
+        "must be at least 1".into(),
+    );
+    check(
+        positive(config.judge.k),
+        "judge.k",
+        "must be at least 1".into(),
+    );
+    check(
+        config.judge.temperature >= 0.0,
+        "judge.temperature",
+        "must not be negative".into(),
+    );
+    check(
+        probability(config.judge.top_p),
+        "judge.top_p",
+        "must be in (0, 1]".into(),
+    );
+    check(
+        config.search.branch >= 1,
+        "search.branch",
+        format!("must be at least 1, got {}", config.search.branch),
+    );
+    check(
+        config.search.select >= 1,
+        "search.select",
+        format!("must be at least 1, got {}", config.search.select),
+    );
+    check(
+        config.search.max_depth >= 1,
+        "search.max_depth",
+        format!("must be at least 1, got {}", config.search.max_depth),
+    );
+    check(
+        config.search.budget >= 1,
+        "search.budget",
+        format!("must be at least 1, got {}", config.search.budget),
+    );
+    check(
+        (0.0..1.0).contains(&config.search.pass_gate),
+        "search.pass_gate",
+        format!("must be in [0, 1), got {}", config.search.pass_gate),
+    );
+    check(
+        probability(config.search.top_p),
+        "search.top_p",
+        "must be in (0, 1]".into(),
+    );
+    check(config.dpo.beta > 0.0, "dpo.beta", "must be positive".into());
+    check(
+        config.dpo.sft_weight >= 0.0,
+        "dpo.sft_weight",
+        "must not be negative".into(),
+    );
+    check(config.dpo.lr > 0.0, "dpo.lr", "must be positive".into());
+    check(config.sft.lr > 0.0, "sft.lr", "must be positive".into());
+    for (key, v) in [
+        ("dpo.micro_batch", config.dpo.micro_batch),
+        ("dpo.grad_accum", config.dpo.grad_accum),
+        ("dpo.epochs", config.dpo.epochs),
+        ("sft.micro_batch", config.sft.micro_batch),
+        ("sft.grad_accum", config.sft.grad_accum),
+        ("sft.epochs", config.sft.epochs),
+    ] {
+        check(positive(v), key, "must be at least 1".into());
+    }
+    // Plugins: each file must exist and implement the right world at a compatible version.
+    let mut plugin = |key: String, path: Option<&PathBuf>, world: World| {
+        let Some(path) = path else { return };
+        let p = resolve(path);
+        match host.inspect(&p) {
+            Ok((manifest, _)) if manifest.world != world => problems.push(format!(
+                "{key}: {} implements the `{}` world, but a `{world}` plugin is needed here",
+                p.display(),
+                manifest.world
+            )),
+            Ok(_) => {}
+            Err(error) => problems.push(format!("{key}: {error}")),
+        }
+    };
+    plugin(
+        "judge.plugin".into(),
+        config.judge.plugin.as_ref(),
+        World::Judge,
+    );
+    for (i, v) in config.judge.verifiers.iter().enumerate() {
+        plugin(format!("judge.verifiers[{i}]"), Some(v), World::Verifier);
+    }
+    plugin(
+        "search.plugin".into(),
+        config.search.plugin.as_ref(),
+        World::SearchStrategy,
+    );
+    for (i, f) in config.filters.iter().enumerate() {
+        plugin(
+            format!("filters[{i}].plugin"),
+            Some(&f.plugin),
+            World::PairFilter,
+        );
+    }
+    problems
+}

@@ -1,0 +1,176 @@
+//! `spar-host check`: a good config passes; each broken one gives its exact message, with the
+//! key path, and every problem of a config is reported at once.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use spar_host::engine::tiny::{self, TinySpec};
+
+fn setup(name: &str) -> PathBuf {
+    let dir = common::scratch(name);
+    tiny::write_hf_dir(&dir.join("model"), &TinySpec::default()).unwrap();
+    std::fs::write(
+        dir.join("prompts.jsonl"),
+        "{\"key\": 1, \"prompt\": \"Say hi.\"}\n",
+    )
+    .unwrap();
+    dir
+}
+
+const GOOD: &str = r#"
+run_dir = "runs/test"
+seed = 3
+
+[models]
+actor = "model"
+
+[prompts]
+train = "prompts.jsonl"
+
+[judge]
+mode = "verifier"
+
+[search]
+branch = 2
+"#;
+
+fn check(dir: &Path, config: &str, sets: &[&str]) -> (i32, String) {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut command = common::spar_host();
+    command.arg("check").arg(&path);
+    for set in sets {
+        command.args(["--set", set]);
+    }
+    let output = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        output.status.code().unwrap_or(-1),
+        text.replace(&format!("{}/", dir.display()), ""),
+    )
+}
+
+#[test]
+fn a_good_config_passes() {
+    let dir = setup("config-good");
+    let (code, text) = check(&dir, GOOD, &[]);
+    assert_eq!((code, text.trim()), (0, "config.toml: ok"));
+}
+
+#[test]
+fn broken_configs_give_exact_messages() {
+    let dir = setup("config-broken");
+    let cases: Vec<(String, Vec<&str>, &str)> = vec![
+        (
+            GOOD.replace("seed = 3", "seed = 3\nspeed = 4"),
+            vec![],
+            "error: config.toml: unknown field `speed`, expected one of `run_dir`, `seed`, `iterations`, `device`, `models`, `prompts`, `actor`, `judge`, `search`, `filters`, `dpo`, `sft`",
+        ),
+        (
+            GOOD.replace("seed = 3", "seed = \"three\""),
+            vec![],
+            "error: config.toml: invalid type: string \"three\", expected u64 in `seed`",
+        ),
+        (
+            GOOD.replace("actor = \"model\"", "actor = \"missing-model\""),
+            vec![],
+            "config.toml: models.actor: missing-model does not exist",
+        ),
+        (
+            GOOD.replace("train = \"prompts.jsonl\"", "train = \"nope.jsonl\""),
+            vec![],
+            "config.toml: prompts.train: nope.jsonl does not exist",
+        ),
+        (
+            GOOD.replace("branch = 2", "branch = -1"),
+            vec![],
+            "config.toml: search.branch: must be at least 1, got -1",
+        ),
+        (
+            GOOD.to_string(),
+            vec!["search.pass_gate=1.5"],
+            "config.toml: search.pass_gate: must be in [0, 1), got 1.5",
+        ),
+        (
+            GOOD.replace("mode = \"verifier\"", "mode = \"oracle\""),
+            vec![],
+            "error: config.toml: unknown variant `oracle`, expected one of `llm`, `verifier`, `hybrid` in `judge.mode`",
+        ),
+        (
+            GOOD.to_string(),
+            vec!["judge.k=0"],
+            "config.toml: judge.k: must be at least 1",
+        ),
+        (
+            GOOD.to_string(),
+            vec!["actor.top_p=0"],
+            "config.toml: actor.top_p: must be in (0, 1]",
+        ),
+        (
+            GOOD.to_string(),
+            vec!["dpo.beta=-0.1"],
+            "config.toml: dpo.beta: must be positive",
+        ),
+        (
+            GOOD.to_string(),
+            vec!["iterations=0"],
+            "config.toml: iterations: must be at least 1",
+        ),
+        (
+            GOOD.to_string(),
+            vec!["device=tpu"],
+            "config.toml: device: unknown device `tpu` (cpu, cuda or cuda:N)",
+        ),
+    ];
+    for (config, sets, expected) in cases {
+        let (code, text) = check(&dir, &config, &sets);
+        assert_eq!(code, 1, "{expected}: {text}");
+        assert!(
+            text.lines().any(|l| l == expected),
+            "expected the line {expected:?}, got:\n{text}"
+        );
+        assert!(!text.contains("panicked"));
+    }
+}
+
+#[test]
+fn plugins_of_the_wrong_world_or_version_are_named_with_their_key() {
+    let dir = setup("config-plugins");
+    let verifier = common::plugin("verifier-ifeval");
+    let future = common::fixture("future-contract");
+    let config = format!(
+        "{GOOD}plugin = \"{}\"\n\n[[filters]]\nplugin = \"{}\"\n",
+        verifier.display(),
+        future.display()
+    );
+    let (code, text) = check(&dir, &config, &[]);
+    assert_eq!(code, 1);
+    assert!(text.contains(&format!(
+        "config.toml: search.plugin: {} implements the `verifier` world, but a `search-strategy` plugin is needed here",
+        verifier.display()
+    )), "{text}");
+    assert!(text.contains(&format!(
+        "config.toml: filters[0].plugin: {}: built against spar:plugins@0.2.0, but this host implements spar:plugins@0.1.0",
+        future.display()
+    )), "{text}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let dir = setup("config-many");
+    let (code, text) = check(
+        &dir,
+        GOOD,
+        &["search.branch=0", "search.select=0", "judge.k=0"],
+    );
+    assert_eq!(code, 1);
+    assert!(text.contains("search.branch: must be at least 1, got 0"));
+    assert!(text.contains("search.select: must be at least 1, got 0"));
+    assert!(text.contains("judge.k: must be at least 1"));
+    assert!(text.contains("3 problems"), "{text}");
+}
