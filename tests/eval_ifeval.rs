@@ -253,3 +253,46 @@ fn a_ten_megabyte_response_gets_a_verdict_through_the_plugin() {
         "{\"follow_all_instructions\": false, \"follow_instruction_list\": [true, false]"
     ));
 }
+
+#[test]
+fn eval_with_a_model_generates_then_scores() {
+    let dir = scratch("eval-model");
+    let spec = spar_host::engine::tiny::TinySpec {
+        max_positions: 2048,
+        ..Default::default()
+    };
+    spar_host::engine::tiny::write_hf_dir(&dir.join("model"), &spec).unwrap();
+    let output = spar_host()
+        .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+        .args([
+            "eval",
+            "ifeval",
+            "--limit",
+            "3",
+            "--max-new-tokens",
+            "8",
+            "--input",
+        ])
+        .arg(data("input_data.jsonl"))
+        .arg("--model")
+        .arg(dir.join("model"))
+        .arg("--output")
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("prompt-level loose") && stdout.contains("/3)"),
+        "{stdout}"
+    );
+    for name in [
+        "input.jsonl",
+        "responses.jsonl",
+        "eval_results_strict.jsonl",
+        "eval_results_loose.jsonl",
+    ] {
+        let text = std::fs::read_to_string(dir.join("out").join(name)).unwrap();
+        assert_eq!(text.lines().count(), 3, "{name}");
+    }
+}

@@ -17,8 +17,20 @@ pub enum EvalCommand {
         #[arg(long)]
         input: PathBuf,
         /// Responses, one `{"prompt", "response"}` object per line.
+        #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+        responses: Option<PathBuf>,
+        /// Generate the responses first, greedily, with this model (HF directory or GGUF).
         #[arg(long)]
-        responses: PathBuf,
+        model: Option<PathBuf>,
+        /// With --model: only the first N prompts.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// With --model: most new tokens per response.
+        #[arg(long, default_value_t = 1024)]
+        max_new_tokens: usize,
+        /// With --model: sequences per generation pass.
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
         /// Folder for eval_results_strict.jsonl and eval_results_loose.jsonl.
         #[arg(long)]
         output: PathBuf,
@@ -39,6 +51,10 @@ pub fn run(command: EvalCommand) -> anyhow::Result<ExitCode> {
         EvalCommand::Ifeval {
             input,
             responses,
+            model,
+            limit,
+            max_new_tokens,
+            batch_size,
             output,
             mut verifiers,
             plugin_timeout_ms,
@@ -53,6 +69,13 @@ pub fn run(command: EvalCommand) -> anyhow::Result<ExitCode> {
                 ..Limits::default()
             })?;
             let started = Instant::now();
+            let (input, responses) = match (responses, model) {
+                (Some(responses), _) => (input, responses),
+                (None, Some(model)) => {
+                    generate_responses(&input, &model, &output, limit, max_new_tokens, batch_size)?
+                }
+                (None, None) => unreachable!("clap requires one of them"),
+            };
             let summary = ifeval::run(&host, &input, &responses, &output, &verifiers)?;
             print!("{}", summary.render());
             println!(
@@ -64,4 +87,82 @@ pub fn run(command: EvalCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Greedy responses of `model` to the (first `limit`) prompts of `input`, written to
+/// `OUTPUT/responses.jsonl` with the prompts used in `OUTPUT/input.jsonl`.
+fn generate_responses(
+    input: &std::path::Path,
+    model_path: &std::path::Path,
+    output: &std::path::Path,
+    limit: Option<usize>,
+    max_new_tokens: usize,
+    batch_size: usize,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    use crate::engine::chat_template::Message;
+    use crate::spar::sampler::{ChatSampler, SampleSettings};
+    let mut inputs = ifeval::read_inputs(input)?;
+    if let Some(n) = limit {
+        inputs.truncate(n);
+    }
+    std::fs::create_dir_all(output)?;
+    let text = std::fs::read_to_string(input)?;
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(inputs.len())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let input_path = output.join("input.jsonl");
+    crate::storage::write_atomic(&input_path, kept.as_bytes())?;
+    let device = candle_core::Device::Cpu;
+    let loaded = crate::engine::loader::load(model_path)?;
+    let transformer = loaded.transformer(candle_core::DType::F32, &device)?;
+    let template = loaded.template.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("{}: the model has no chat template", model_path.display())
+    })?;
+    let mut stop = loaded.stop_token_ids();
+    if let Some(id) = loaded.tokenizer.token_id("<|im_end|>") {
+        stop.push(id);
+    }
+    let sampler = ChatSampler {
+        model: &transformer,
+        tokenizer: &loaded.tokenizer,
+        template,
+        device,
+        stop_token_ids: stop,
+        batch_size,
+        passes: std::cell::Cell::new(0),
+        sequences: std::cell::Cell::new(0),
+        tokens: std::cell::Cell::new(0),
+    };
+    let jobs: Vec<(Vec<Message>, u64)> = inputs
+        .iter()
+        .map(|i| (vec![Message::new("user", i.prompt.clone())], 0))
+        .collect();
+    let settings = SampleSettings {
+        temperature: 0.0,
+        top_p: 1.0,
+        top_k: 0,
+        max_new_tokens,
+    };
+    let texts = sampler.sample(&jobs, &settings)?;
+    let lines: String = inputs
+        .iter()
+        .zip(&texts)
+        .map(|(i, t)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"prompt": i.prompt, "response": t})
+            )
+        })
+        .collect();
+    let responses_path = output.join("responses.jsonl");
+    crate::storage::write_atomic(&responses_path, lines.as_bytes())?;
+    eprintln!(
+        "generated {} responses ({} tokens)",
+        texts.len(),
+        sampler.tokens.get()
+    );
+    Ok((input_path, responses_path))
 }
