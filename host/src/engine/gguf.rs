@@ -17,62 +17,55 @@ use super::config::ModelConfig;
 use super::loader::{GenerationDefaults, LoadedModel};
 use super::tokenizer::{self, Tokenizer};
 
-/// HF tensor name for a GGUF tensor name.
-fn hf_name(gguf: &str) -> Option<String> {
-    let simple = match gguf {
-        "token_embd.weight" => Some("model.embed_tokens.weight"),
-        "output_norm.weight" => Some("model.norm.weight"),
-        "output.weight" => Some("lm_head.weight"),
-        _ => None,
-    };
-    if let Some(name) = simple {
-        return Some(name.to_string());
+/// GGUF tensor names and their HF counterparts: whole names, then per-layer modules.
+const TOP_LEVEL: [(&str, &str); 3] = [
+    ("token_embd.weight", "model.embed_tokens.weight"),
+    ("output_norm.weight", "model.norm.weight"),
+    ("output.weight", "lm_head.weight"),
+];
+const LAYER_MODULES: [(&str, &str); 9] = [
+    ("attn_q", "self_attn.q_proj"),
+    ("attn_k", "self_attn.k_proj"),
+    ("attn_v", "self_attn.v_proj"),
+    ("attn_output", "self_attn.o_proj"),
+    ("ffn_gate", "mlp.gate_proj"),
+    ("ffn_up", "mlp.up_proj"),
+    ("ffn_down", "mlp.down_proj"),
+    ("attn_norm", "input_layernorm"),
+    ("ffn_norm", "post_attention_layernorm"),
+];
+
+/// Map a tensor name between the formats: `to_hf` turns `blk.N.attn_q.weight` into
+/// `model.layers.N.self_attn.q_proj.weight`, otherwise the reverse.
+fn rename(name: &str, to_hf: bool) -> Option<String> {
+    let pick = |(g, h): (&'static str, &'static str)| if to_hf { (g, h) } else { (h, g) };
+    if let Some((_, to)) = TOP_LEVEL
+        .into_iter()
+        .map(pick)
+        .find(|(from, _)| *from == name)
+    {
+        return Some(to.to_string());
     }
-    let rest = gguf.strip_prefix("blk.")?;
-    let (layer, part) = rest.split_once('.')?;
-    let (module, kind) = part.rsplit_once('.')?;
-    let hf = match module {
-        "attn_q" => "self_attn.q_proj",
-        "attn_k" => "self_attn.k_proj",
-        "attn_v" => "self_attn.v_proj",
-        "attn_output" => "self_attn.o_proj",
-        "ffn_gate" => "mlp.gate_proj",
-        "ffn_up" => "mlp.up_proj",
-        "ffn_down" => "mlp.down_proj",
-        "attn_norm" => "input_layernorm",
-        "ffn_norm" => "post_attention_layernorm",
-        _ => return None,
+    let (prefix, out_prefix) = if to_hf {
+        ("blk.", "model.layers.")
+    } else {
+        ("model.layers.", "blk.")
     };
-    Some(format!("model.layers.{layer}.{hf}.{kind}"))
+    let (layer, part) = name.strip_prefix(prefix)?.split_once('.')?;
+    let (module, kind) = part.rsplit_once('.')?;
+    let (_, to) = LAYER_MODULES
+        .into_iter()
+        .map(pick)
+        .find(|(from, _)| *from == module)?;
+    Some(format!("{out_prefix}{layer}.{to}.{kind}"))
 }
 
-/// GGUF tensor name for an HF tensor name (the inverse of [`hf_name`]).
+fn hf_name(gguf: &str) -> Option<String> {
+    rename(gguf, true)
+}
+
 fn gguf_name(hf: &str) -> Option<String> {
-    let simple = match hf {
-        "model.embed_tokens.weight" => Some("token_embd.weight"),
-        "model.norm.weight" => Some("output_norm.weight"),
-        "lm_head.weight" => Some("output.weight"),
-        _ => None,
-    };
-    if let Some(name) = simple {
-        return Some(name.to_string());
-    }
-    let rest = hf.strip_prefix("model.layers.")?;
-    let (layer, part) = rest.split_once('.')?;
-    let (module, kind) = part.rsplit_once('.')?;
-    let g = match module {
-        "self_attn.q_proj" => "attn_q",
-        "self_attn.k_proj" => "attn_k",
-        "self_attn.v_proj" => "attn_v",
-        "self_attn.o_proj" => "attn_output",
-        "mlp.gate_proj" => "ffn_gate",
-        "mlp.up_proj" => "ffn_up",
-        "mlp.down_proj" => "ffn_down",
-        "input_layernorm" => "attn_norm",
-        "post_attention_layernorm" => "ffn_norm",
-        _ => return None,
-    };
-    Some(format!("blk.{layer}.{g}.{kind}"))
+    rename(hf, false)
 }
 
 /// llama.cpp stores Q and K rows interleaved per head for its rope kernel; HF layout groups the
