@@ -17,12 +17,10 @@ use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
 use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, builtin};
-use crate::spar::judge::{JudgeItem, JudgeMode, Judger};
-use crate::spar::pairs::{build_pairs, filter_pairs, refiner_examples};
+use crate::spar::judge::{JudgeMode, Judger};
 use crate::spar::records::{JudgedSample, Sample, TreeRecord, read_jsonl, write_jsonl};
-use crate::spar::refine::Refiner;
 use crate::spar::sampler::{ChatSampler, SampleSettings};
-use crate::spar::search::{Root, search};
+use crate::spar::steps;
 
 /// The refiner model and how it judges.
 #[derive(Args, Clone)]
@@ -151,19 +149,6 @@ pub struct JudgeCommand {
 pub fn judge(command: JudgeCommand) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let samples: Vec<Sample> = read_jsonl(&command.input)?;
-    let items = samples
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            Ok(JudgeItem {
-                instruction: s.prompt.clone(),
-                response: s.response.clone(),
-                constraints: s
-                    .constraints()
-                    .with_context(|| format!("{}: record {}", command.input.display(), i + 1))?,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let host = PluginHost::new(Limits::default())?;
     let (judge_plugin, verifiers) = plugins(&command.judge, &host)?;
     let loaded = load_model(&command.judge)?;
@@ -180,29 +165,12 @@ pub fn judge(command: JudgeCommand) -> anyhow::Result<ExitCode> {
         &judge_plugin,
         verifiers.as_ref(),
     )?;
-    let judgments = judger.judge(&items)?;
-    let records: Vec<JudgedSample> = samples
-        .into_iter()
-        .zip(judgments)
-        .map(|(sample, judgment)| JudgedSample { sample, judgment })
-        .collect();
+    let (records, mut stats) = steps::judge_samples(samples, &mut judger)
+        .with_context(|| format!("{}", command.input.display()))?;
     write_jsonl(&command.output, &records)?;
-    let count = |v: Option<bool>| records.iter().filter(|r| r.judgment.verdict == v).count();
-    stats_line(
-        "judge",
-        json!({
-            "samples": records.len(),
-            "judged": judger.stats.judged,
-            "cache_hits": judger.stats.cache_hits,
-            "passed": count(Some(true)),
-            "negatives": count(Some(false)),
-            "ties_dropped": count(None),
-            "llm_samples": judger.stats.llm_samples,
-            "unparsed_verdicts": judger.stats.unparsed_verdicts,
-            "generation_passes": sampler.as_ref().map_or(0, |s| s.passes.get()),
-            "seconds": started.elapsed().as_secs_f64(),
-        }),
-    );
+    stats["generation_passes"] = json!(sampler.as_ref().map_or(0, |s| s.passes.get()));
+    stats["seconds"] = json!(started.elapsed().as_secs_f64());
+    stats_line("judge", stats);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -248,38 +216,6 @@ pub struct SearchCommand {
 pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let judged: Vec<JudgedSample> = read_jsonl(&command.input)?;
-    // SPaR: one failed sample per prompt goes to search (the lowest-valued, first on ties).
-    let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, r) in judged.iter().enumerate() {
-        if r.judgment.verdict != Some(false) {
-            continue;
-        }
-        let better = match chosen.get(&r.sample.prompt) {
-            Some(&j) => r.judgment.value < judged[j].judgment.value,
-            None => true,
-        };
-        if better {
-            chosen.insert(r.sample.prompt.clone(), i);
-        }
-    }
-    let mut picked: Vec<usize> = chosen.into_values().collect();
-    picked.sort_unstable();
-    let negatives: Vec<&JudgedSample> = picked.iter().map(|&i| &judged[i]).collect();
-    let constraints: Vec<_> = negatives
-        .iter()
-        .map(|r| r.sample.constraints())
-        .collect::<anyhow::Result<_>>()?;
-    let roots: Vec<Root> = negatives
-        .iter()
-        .map(|r| Root {
-            instruction: r.sample.prompt.clone(),
-            response: r.sample.response.clone(),
-            critique: r.judgment.critique.clone(),
-            value: r.judgment.value,
-            votes: r.judgment.votes,
-        })
-        .collect();
-
     let host = PluginHost::new(Limits::default())?;
     let (judge_plugin, verifiers) = plugins(&command.judge, &host)?;
     let strategy: SearchPlugin = host.load(&match &command.strategy {
@@ -300,10 +236,15 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
         &judge_plugin,
         verifiers.as_ref(),
     )?;
-    let mut refiner = Refiner {
-        sampler: &sampler,
-        judger: &mut judger,
-        settings: SampleSettings {
+    let settings = steps::SearchSettings {
+        params: SearchParams {
+            branch: command.branch,
+            select: command.select,
+            max_depth: command.max_depth,
+            pass_gate: command.gate,
+            budget: command.budget,
+        },
+        refine: SampleSettings {
             temperature: command.refine_temperature,
             top_p: command.refine_top_p,
             top_k: 0,
@@ -311,64 +252,19 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
         },
         retries: command.retries,
         seed: command.judge.seed,
-        constraints: &constraints,
-        unparsed_refinements: 0,
     };
-    let params = SearchParams {
-        branch: command.branch,
-        select: command.select,
-        max_depth: command.max_depth,
-        pass_gate: command.gate,
-        budget: command.budget,
-    };
-    let (trees, stats) = search(&strategy, &roots, params, &mut refiner)?;
-    let unparsed = refiner.unparsed_refinements;
-    let records: Vec<TreeRecord> = negatives
-        .iter()
-        .zip(trees)
-        .map(|(r, tree)| TreeRecord {
-            id: r.sample.id.clone(),
-            prompt: r.sample.prompt.clone(),
-            instruction_id_list: r.sample.instruction_id_list.clone(),
-            kwargs: r.sample.kwargs.clone(),
-            tree,
-        })
-        .collect();
+    let (records, examples, mut stats) =
+        steps::search_negatives(&judged, &strategy, &settings, &sampler, &mut judger)?;
     write_jsonl(&command.output, &records)?;
     if let Some(sft) = &command.sft_output {
-        let mut examples = Vec::new();
-        for record in &records {
-            examples.extend(refiner_examples(record, judger.judge_session())?);
-        }
         write_jsonl(sft, &examples)?;
     }
-    let mean_batch = if stats.batch_sizes.is_empty() {
-        0.0
-    } else {
-        stats.batch_sizes.iter().sum::<usize>() as f64 / stats.batch_sizes.len() as f64
-    };
-    stats_line(
-        "search",
-        json!({
-            "judged_samples": judged.len(),
-            "negatives_searched": roots.len(),
-            "trees_solved": stats.solved,
-            "solved_by_depth": stats.solved_by_depth,
-            "rounds": stats.rounds,
-            "children_per_round": stats.batch_sizes,
-            "mean_children_per_round": mean_batch,
-            "nodes_expanded": stats.nodes_expanded,
-            "unparsed_refinements": unparsed,
-            "failed_children": stats.invalid_children,
-            "tree_errors": stats.tree_errors,
-            "generation_passes": sampler.passes.get(),
-            "sequences_generated": sampler.sequences.get(),
-            "tokens_generated": sampler.tokens.get(),
-            "judgments": judger.stats.judged,
-            "judgment_cache_hits": judger.stats.cache_hits,
-            "seconds": started.elapsed().as_secs_f64(),
-        }),
-    );
+    stats["sequences_generated"] = json!(sampler.sequences.get());
+    stats["tokens_generated"] = json!(sampler.tokens.get());
+    stats["judgments"] = json!(judger.stats.judged);
+    stats["judgment_cache_hits"] = json!(judger.stats.cache_hits);
+    stats["seconds"] = json!(started.elapsed().as_secs_f64());
+    stats_line("search", stats);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -422,19 +318,8 @@ pub fn pairs_command(command: PairsCommand) -> anyhow::Result<ExitCode> {
     if let Some(name) = configs.keys().next() {
         anyhow::bail!("--filter-config names `{name}`, which is not a loaded filter");
     }
-    let built = build_pairs(&trees);
-    let total = built.len();
-    let (kept, drops) = filter_pairs(built, &filters)?;
+    let (kept, stats) = steps::make_pairs(&trees, &filters)?;
     write_jsonl(&command.output, &kept)?;
-    stats_line(
-        "pairs",
-        json!({
-            "trees": trees.len(),
-            "unsolved_trees": trees.iter().filter(|t| !t.tree.solved).count(),
-            "pairs_built": total,
-            "pairs_kept": kept.len(),
-            "dropped": drops,
-        }),
-    );
+    stats_line("pairs", stats);
     Ok(ExitCode::SUCCESS)
 }

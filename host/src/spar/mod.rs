@@ -7,3 +7,4 @@ pub mod records;
 pub mod refine;
 pub mod sampler;
 pub mod search;
+pub mod steps;

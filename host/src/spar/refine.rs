@@ -7,19 +7,19 @@ use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::search::{Child, ExpandRequest, Expander, Votes};
 use crate::engine::chat_template::Message;
 
-pub struct Refiner<'a, 'j> {
-    pub sampler: &'a ChatSampler<'a>,
+pub struct Refiner<'s, 'j, 'a> {
+    pub sampler: &'s ChatSampler<'s>,
     pub judger: &'j mut Judger<'a>,
     pub settings: SampleSettings,
     /// Re-samples of an unparseable refinement before it counts as failed.
     pub retries: u32,
     pub seed: u64,
     /// Constraints of each tree's prompt (for verifier and hybrid judging).
-    pub constraints: &'a [Vec<Constraint>],
+    pub constraints: &'s [Vec<Constraint>],
     pub unparsed_refinements: usize,
 }
 
-impl Expander for Refiner<'_, '_> {
+impl Expander for Refiner<'_, '_, '_> {
     fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Vec<Child>>> {
         // Each requested child is a slot, re-sampled until it parses or the retries run out.
         let mut prompts = Vec::with_capacity(requests.len());
