@@ -31,6 +31,8 @@ enum Command {
     /// Inspect plugins: which world they implement and whether this host can run them.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Run SPaR's iterations from a config (continues a stopped run).
+    Run(check::RunArgs),
     /// Validate a run config and every plugin it names.
     Check(check::CheckArgs),
     /// Sample completions for a file of prompts.
@@ -58,6 +60,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Plugins(command) => plugins::run(command),
+        Command::Run(args) => check::run_loop(args),
         Command::Check(args) => check::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Judge(command) => steps::judge(command),

@@ -5,6 +5,7 @@ pub mod judge;
 pub mod pairs;
 pub mod records;
 pub mod refine;
+pub mod run;
 pub mod sampler;
 pub mod search;
 pub mod steps;

@@ -1,0 +1,511 @@
+//! `spar-host run`: SPaR's iterations end to end from a config. Every stage writes its output
+//! atomically into the run directory and is skipped when that output already exists, so running
+//! the same command again after a stop continues where it left off.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use candle_core::{DType, Device};
+use serde_json::{Value, json};
+
+use super::judge::Judger;
+use super::records::{
+    JudgedSample, PairRecord, Sample, SftRecord, TreeRecord, read_jsonl, write_jsonl,
+};
+use super::sampler::{ChatSampler, SampleSettings, seed_of};
+use super::steps;
+use crate::config::{self, RunConfig};
+use crate::engine::chat_template::Message;
+use crate::engine::loader::{self, LoadedModel};
+use crate::engine::model::Transformer;
+use crate::plugins::verifiers::Verifiers;
+use crate::plugins::world_calls::SearchParams;
+use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, builtin};
+use crate::train::optim::{AdamWConfig, Schedule};
+use crate::train::trainer::{Objective, TrainConfig, train};
+
+struct Model {
+    loaded: LoadedModel,
+    transformer: Transformer,
+}
+
+fn load_model(path: &Path, device: &Device) -> anyhow::Result<Model> {
+    let loaded = loader::load(path)?;
+    if loaded.template.is_none() {
+        bail!("{}: the model has no chat template", path.display());
+    }
+    let transformer = loaded.transformer(DType::F32, device)?;
+    Ok(Model {
+        loaded,
+        transformer,
+    })
+}
+
+fn sampler<'m>(model: &'m Model, device: &Device, batch_size: usize) -> ChatSampler<'m> {
+    let mut stop = model.loaded.stop_token_ids();
+    if let Some(id) = model.loaded.tokenizer.token_id("<|im_end|>") {
+        stop.push(id);
+    }
+    ChatSampler {
+        model: &model.transformer,
+        tokenizer: &model.loaded.tokenizer,
+        template: model
+            .loaded
+            .template
+            .as_ref()
+            .expect("checked in load_model"),
+        device: device.clone(),
+        stop_token_ids: stop,
+        batch_size,
+        passes: Cell::new(0),
+        sequences: Cell::new(0),
+        tokens: Cell::new(0),
+    }
+}
+
+/// The run: config, resolved paths, plugins.
+struct Run {
+    config: RunConfig,
+    dir: PathBuf,
+    base: PathBuf,
+    device: Device,
+    judge: JudgePlugin,
+    verifiers: Option<Verifiers>,
+    strategy: SearchPlugin,
+    filters: Vec<(FilterPlugin, String)>,
+}
+
+impl Run {
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    fn metric(
+        &self,
+        iteration: usize,
+        stage: &str,
+        seconds: f64,
+        stats: Value,
+    ) -> anyhow::Result<()> {
+        let line =
+            json!({"iteration": iteration, "stage": stage, "seconds": seconds, "stats": stats});
+        tracing::info!(target: "run", "{line}");
+        eprintln!("iter {iteration} {stage:<8} {seconds:>8.1} s  {stats}");
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("metrics.jsonl"))
+            .with_context(|| format!("{}: cannot write metrics", self.dir.display()))?;
+        writeln!(file, "{line}")?;
+        Ok(())
+    }
+
+    fn judger<'a>(
+        &'a self,
+        sampler: Option<&'a ChatSampler<'a>>,
+        salt: u64,
+    ) -> anyhow::Result<Judger<'a>> {
+        let j = &self.config.judge;
+        Judger::new(
+            j.mode,
+            j.k,
+            SampleSettings {
+                temperature: j.temperature,
+                top_p: j.top_p,
+                top_k: 0,
+                max_new_tokens: j.max_new_tokens,
+            },
+            self.config.seed ^ salt,
+            sampler,
+            &self.judge,
+            self.verifiers.as_ref(),
+        )
+    }
+}
+
+/// Run (or continue) the SPaR loop described by `config_path`.
+pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<PathBuf> {
+    let config = config::load(config_path, sets)?;
+    let base = config_path.parent().map(PathBuf::from).unwrap_or_default();
+    let host = PluginHost::new(Limits::default())?;
+    let problems = config::validate(&config, &base, &host);
+    if !problems.is_empty() {
+        bail!("{}: {}", config_path.display(), problems.join("; "));
+    }
+    let dir = if config.run_dir.is_absolute() {
+        config.run_dir.clone()
+    } else {
+        base.join(&config.run_dir)
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("{}: cannot create the run directory", dir.display()))?;
+    let resolved = toml::to_string(&config)?;
+    let resolved_path = dir.join("config.toml");
+    if let Ok(previous) = std::fs::read_to_string(&resolved_path)
+        && previous != resolved
+        && !force
+    {
+        let old: toml::Table = toml::from_str(&previous).unwrap_or_default();
+        let new: toml::Table = toml::from_str(&resolved).unwrap_or_default();
+        let mut differing: Vec<String> = new
+            .keys()
+            .chain(old.keys())
+            .filter(|k| old.get(*k) != new.get(*k))
+            .cloned()
+            .collect();
+        differing.sort();
+        differing.dedup();
+        bail!(
+            "{}: this run directory was made by a different config (differs in: {}); use another run_dir or pass --force",
+            dir.display(),
+            differing.join(", ")
+        );
+    }
+    crate::storage::write_atomic(&resolved_path, resolved.as_bytes())?;
+
+    let find = |p: &Option<PathBuf>, name: &str| -> anyhow::Result<PathBuf> {
+        match p {
+            Some(p) => Ok(if p.is_absolute() {
+                p.clone()
+            } else {
+                base.join(p)
+            }),
+            None => builtin::find(name),
+        }
+    };
+    let judge = host.load(&find(&config.judge.plugin, "judge-spar")?)?;
+    let verifiers = if config.judge.mode == super::judge::JudgeMode::Llm {
+        None
+    } else {
+        let paths: Vec<PathBuf> = if config.judge.verifiers.is_empty() {
+            vec![builtin::find("verifier-ifeval")?]
+        } else {
+            config
+                .judge
+                .verifiers
+                .iter()
+                .map(|v| {
+                    if v.is_absolute() {
+                        v.clone()
+                    } else {
+                        base.join(v)
+                    }
+                })
+                .collect()
+        };
+        Some(Verifiers::load(&host, &paths)?)
+    };
+    let strategy = host.load(&find(&config.search.plugin, "search-bfs")?)?;
+    let mut filters = Vec::new();
+    let filter_paths: Vec<(PathBuf, String)> = if config.filters.is_empty() {
+        ["filter-dedup", "filter-value-gap", "filter-edit-distance"]
+            .iter()
+            .map(|n| Ok((builtin::find(n)?, "{}".to_string())))
+            .collect::<anyhow::Result<_>>()?
+    } else {
+        config
+            .filters
+            .iter()
+            .map(|f| {
+                Ok((
+                    if f.plugin.is_absolute() {
+                        f.plugin.clone()
+                    } else {
+                        base.join(&f.plugin)
+                    },
+                    serde_json::to_string(&f.config)?,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    for (path, cfg) in filter_paths {
+        filters.push((host.load(&path)?, cfg));
+    }
+    let device = crate::engine::device::parse(&config.device)?;
+    let run = Run {
+        config,
+        dir: dir.clone(),
+        base,
+        device,
+        judge,
+        verifiers,
+        strategy,
+        filters,
+    };
+
+    let mut actor = run.resolve(&run.config.models.actor);
+    let mut refiner = run.resolve(
+        run.config
+            .models
+            .refiner
+            .as_ref()
+            .unwrap_or(&run.config.models.actor),
+    );
+    for iteration in 1..=run.config.iterations {
+        let (a, r) = iterate(&run, iteration, &actor, &refiner)?;
+        actor = a;
+        refiner = r;
+    }
+    eprintln!(
+        "done: the actor is {}, the refiner {}",
+        actor.display(),
+        refiner.display()
+    );
+    Ok(dir)
+}
+
+/// One iteration; returns the next actor and refiner checkpoints.
+fn iterate(
+    run: &Run,
+    iteration: usize,
+    actor: &Path,
+    refiner: &Path,
+) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = run.dir.join(format!("iter-{iteration}"));
+    std::fs::create_dir_all(&dir)?;
+    let cfg = &run.config;
+
+    // 1. Actor samples.
+    let samples_path = dir.join("samples.jsonl");
+    if !samples_path.exists() {
+        let started = Instant::now();
+        let prompts_path = run.resolve(&cfg.prompts.train);
+        let prompts: Vec<Value> = read_jsonl(&prompts_path)?;
+        let model = load_model(actor, &run.device)?;
+        let sampler = sampler(&model, &run.device, cfg.actor.batch_size);
+        let mut jobs = Vec::new();
+        let mut meta = Vec::new();
+        for (i, p) in prompts.iter().enumerate() {
+            let text = p.get("prompt").and_then(Value::as_str).with_context(|| {
+                format!(
+                    "{}:{}: needs a `prompt` string",
+                    prompts_path.display(),
+                    i + 1
+                )
+            })?;
+            let id = p
+                .get("id")
+                .or_else(|| p.get("key"))
+                .cloned()
+                .unwrap_or(json!(i));
+            for s in 0..cfg.actor.n {
+                let seed = seed_of(
+                    cfg.seed,
+                    &[
+                        "actor",
+                        &iteration.to_string(),
+                        &id.to_string(),
+                        &s.to_string(),
+                    ],
+                );
+                jobs.push((vec![Message::new("user", text)], seed));
+                meta.push((p, id.clone(), s));
+            }
+        }
+        let settings = SampleSettings {
+            temperature: cfg.actor.temperature,
+            top_p: cfg.actor.top_p,
+            top_k: 0,
+            max_new_tokens: cfg.actor.max_new_tokens,
+        };
+        let texts = sampler.sample(&jobs, &settings)?;
+        let samples: Vec<Sample> = meta
+            .into_iter()
+            .zip(texts)
+            .map(|((p, id, s), response)| Sample {
+                id: json!(format!(
+                    "{}-{s}",
+                    id.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| id.to_string())
+                )),
+                prompt: p["prompt"].as_str().unwrap_or_default().to_string(),
+                response,
+                instruction_id_list: p
+                    .get("instruction_id_list")
+                    .and_then(|v| serde_json::from_value(v.clone()).ok()),
+                kwargs: p
+                    .get("kwargs")
+                    .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            })
+            .collect();
+        write_jsonl(&samples_path, &samples)?;
+        let secs = started.elapsed().as_secs_f64();
+        run.metric(
+            iteration,
+            "samples",
+            secs,
+            json!({"samples": samples.len(), "tokens": sampler.tokens.get(),
+            "tokens_per_second": sampler.tokens.get() as f64 / secs.max(1e-9)}),
+        )?;
+    }
+
+    // 2-4. Judge, search, pairs with the refiner.
+    let judgments_path = dir.join("judgments.jsonl");
+    let trees_path = dir.join("trees.jsonl");
+    let sft_path = dir.join("refiner-sft.jsonl");
+    let pairs_path = dir.join("pairs.jsonl");
+    if !judgments_path.exists() || !trees_path.exists() || !sft_path.exists() {
+        let model = load_model(refiner, &run.device)?;
+        let sampler = sampler(&model, &run.device, cfg.actor.batch_size);
+        if !judgments_path.exists() {
+            let started = Instant::now();
+            let samples: Vec<Sample> = read_jsonl(&samples_path)?;
+            let mut judger = run.judger(Some(&sampler), iteration as u64)?;
+            let (records, stats) = steps::judge_samples(samples, &mut judger)?;
+            write_jsonl(&judgments_path, &records)?;
+            run.metric(iteration, "judge", started.elapsed().as_secs_f64(), stats)?;
+        }
+        if !trees_path.exists() || !sft_path.exists() {
+            let started = Instant::now();
+            let judged: Vec<JudgedSample> = read_jsonl(&judgments_path)?;
+            let mut judger = run.judger(Some(&sampler), iteration as u64)?;
+            let s = &cfg.search;
+            let settings = steps::SearchSettings {
+                params: SearchParams {
+                    branch: s.branch as u32,
+                    select: s.select as u32,
+                    max_depth: s.max_depth as u32,
+                    pass_gate: s.pass_gate,
+                    budget: s.budget as u32,
+                },
+                refine: SampleSettings {
+                    temperature: s.temperature,
+                    top_p: s.top_p,
+                    top_k: 0,
+                    max_new_tokens: s.max_new_tokens,
+                },
+                retries: s.retries,
+                seed: cfg.seed ^ iteration as u64,
+            };
+            let (trees, examples, stats) =
+                steps::search_negatives(&judged, &run.strategy, &settings, &sampler, &mut judger)?;
+            write_jsonl(&sft_path, &examples)?;
+            write_jsonl(&trees_path, &trees)?;
+            run.metric(iteration, "search", started.elapsed().as_secs_f64(), stats)?;
+        }
+    }
+    if !pairs_path.exists() {
+        let started = Instant::now();
+        let trees: Vec<TreeRecord> = read_jsonl(&trees_path)?;
+        let (pairs, stats) = steps::make_pairs(&trees, &run.filters)?;
+        write_jsonl(&pairs_path, &pairs)?;
+        run.metric(iteration, "pairs", started.elapsed().as_secs_f64(), stats)?;
+    }
+
+    // 5. DPO of the actor.
+    let actor_dir = dir.join("actor");
+    let next_actor = if actor_dir.join("config.json").exists() {
+        actor_dir.clone()
+    } else {
+        let pairs: Vec<PairRecord> = read_jsonl(&pairs_path)?;
+        if pairs.is_empty() {
+            run.metric(
+                iteration,
+                "dpo",
+                0.0,
+                json!({"skipped": "no pairs; the actor is unchanged"}),
+            )?;
+            actor.to_path_buf()
+        } else {
+            let started = Instant::now();
+            let d = &cfg.dpo;
+            let train_cfg = TrainConfig {
+                epochs: d.epochs,
+                micro_batch: d.micro_batch,
+                grad_accum: d.grad_accum,
+                max_length: d.max_length,
+                warmup_ratio: d.warmup_ratio,
+                schedule: Schedule::Linear,
+                optimizer: AdamWConfig {
+                    lr: d.lr,
+                    ..AdamWConfig::default()
+                },
+                seed: cfg.seed ^ iteration as u64,
+                save_every: 0,
+                ..TrainConfig::default()
+            };
+            let objective = Objective::Dpo {
+                beta: d.beta,
+                sft_weight: d.sft_weight,
+                loss_type: d.loss_type,
+            };
+            let report = train(
+                actor,
+                &pairs_path,
+                &actor_dir,
+                &objective,
+                &train_cfg,
+                None,
+                &run.device,
+            )?;
+            run.metric(
+                iteration,
+                "dpo",
+                started.elapsed().as_secs_f64(),
+                json!({"steps": report.steps, "data": report.data,
+                "last": report.metrics.last(), "tokens_per_second": report.tokens_per_second}),
+            )?;
+            actor_dir.clone()
+        }
+    };
+
+    // 6. SFT (RFT) of the refiner.
+    let refiner_dir = dir.join("refiner");
+    let next_refiner = if refiner_dir.join("config.json").exists() {
+        refiner_dir.clone()
+    } else {
+        let examples: Vec<SftRecord> = read_jsonl(&sft_path)?;
+        if examples.is_empty() {
+            run.metric(
+                iteration,
+                "rft",
+                0.0,
+                json!({"skipped": "no refiner examples; the refiner is unchanged"}),
+            )?;
+            refiner.to_path_buf()
+        } else {
+            let started = Instant::now();
+            let s = &cfg.sft;
+            let train_cfg = TrainConfig {
+                epochs: s.epochs,
+                micro_batch: s.micro_batch,
+                grad_accum: s.grad_accum,
+                max_length: s.max_length,
+                warmup_ratio: s.warmup_ratio,
+                schedule: Schedule::Constant,
+                optimizer: AdamWConfig {
+                    lr: s.lr,
+                    ..AdamWConfig::default()
+                },
+                seed: cfg.seed ^ iteration as u64,
+                ..TrainConfig::default()
+            };
+            let report = train(
+                refiner,
+                &sft_path,
+                &refiner_dir,
+                &Objective::Sft,
+                &train_cfg,
+                None,
+                &run.device,
+            )?;
+            run.metric(
+                iteration,
+                "rft",
+                started.elapsed().as_secs_f64(),
+                json!({"steps": report.steps, "data": report.data,
+                "last": report.metrics.last()}),
+            )?;
+            refiner_dir.clone()
+        }
+    };
+    Ok((next_actor, next_refiner))
+}
