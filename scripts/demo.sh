@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
-# On a fresh machine: install what is needed, build, and run the main job.
-# For now the main job builds every plugin from source and checks each one with the host
-# (world, contract version, exports, verdict); the full SPaR demo replaces it later.
+# On a fresh machine: install what is needed, build, and run the main job: one SPaR iteration on
+# the demo model (SmolLM2-135M-Instruct, CPU), verifier-judged, from configs/demo.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup show active-toolchain >/dev/null   # installs the pinned toolchain if it is missing
 rustup target add wasm32-unknown-unknown >/dev/null
 
-cargo xtask plugins
-cargo run --quiet -p spar-host -- plugins list target/plugins
-cargo run --quiet -p spar-host -- plugins check target/plugins/*.wasm
+cargo xtask plugins >/dev/null
+cargo build --release -p spar-host
+BIN=${CARGO_TARGET_DIR:-target}/release/spar-host
+export SPAR_PLUGIN_DIR=$PWD/target/plugins
+"$BIN" plugins list target/plugins
+
+mkdir -p target/demo
+MODEL=$(scripts/fetch-demo-model.sh)
+ln -sf "$MODEL" target/demo/SmolLM2-135M-Instruct.Q4_1.gguf
+"$BIN" prompts synth --tasks data/synth-tasks.txt --n 12 --seed 1 --output target/demo/prompts.jsonl \
+  --held-out 8 --held-out-output target/demo/heldout.jsonl
+"$BIN" check configs/demo.toml
+"$BIN" run configs/demo.toml
+echo
+echo "Each stage's output is in target/demo/run/iter-1/ (samples, judgments, trees, pairs, refiner-sft,"
+echo "and the trained actor/ and refiner/ when there was data); target/demo/run/metrics.jsonl has one"
+echo "line per stage (pass rate of the actor's samples, trees solved, pairs kept and dropped, DPO metrics)."

@@ -174,3 +174,15 @@ fn every_problem_is_reported_at_once() {
     assert!(text.contains("judge.k: must be at least 1"));
     assert!(text.contains("3 problems"), "{text}");
 }
+
+#[test]
+fn the_shipped_configs_parse() {
+    for name in ["demo.toml", "paper-llama3-8b.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs")
+            .join(name);
+        let config =
+            spar_host::config::load(&path, &[]).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        assert!(config.iterations >= 1, "{name}");
+    }
+}

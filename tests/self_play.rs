@@ -296,3 +296,69 @@ fn refinements_without_markers_count_as_failed_children() {
         assert!(tree["error"].is_null());
     }
 }
+
+#[test]
+fn prompt_synthesis_is_seeded_valid_and_keeps_held_out_tasks_apart() {
+    let dir = common::scratch("synth");
+    let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/synth-tasks.txt");
+    let synth = |out: &str, seed: &str| {
+        run(
+            &[
+                "prompts",
+                "synth",
+                "--n",
+                "30",
+                "--seed",
+                seed,
+                "--held-out",
+                "10",
+            ],
+            &[
+                ("--tasks", &tasks),
+                ("--output", &dir.join(out)),
+                ("--held-out-output", &dir.join(format!("held-{out}"))),
+            ],
+        );
+        (
+            lines(&dir.join(out)),
+            lines(&dir.join(format!("held-{out}"))),
+        )
+    };
+    let (a, held) = synth("a.jsonl", "4");
+    let (b, _) = synth("b.jsonl", "4");
+    let (c, _) = synth("c.jsonl", "5");
+    assert_eq!(a, b, "same seed, same prompts");
+    assert_ne!(a, c);
+    assert_eq!((a.len(), held.len()), (30, 10));
+    let host = PluginHost::new(Limits::default()).unwrap();
+    let verifiers = Verifiers::load(&host, &[common::plugin("verifier-ifeval")]).unwrap();
+    let mut sessions = verifiers.sessions();
+    let task_of = |p: &serde_json::Value| {
+        p["prompt"]
+            .as_str()
+            .unwrap()
+            .split(". ")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    for prompt in a.iter().chain(&held) {
+        let ids = prompt["instruction_id_list"].as_array().unwrap();
+        assert!((1..=3).contains(&ids.len()));
+        for (id, kwargs) in ids.iter().zip(prompt["kwargs"].as_array().unwrap()) {
+            let sentence = sessions
+                .describe(id.as_str().unwrap(), &kwargs.to_string())
+                .unwrap();
+            assert!(
+                prompt["prompt"].as_str().unwrap().contains(&sentence),
+                "{prompt}"
+            );
+        }
+    }
+    for h in &held {
+        assert!(
+            a.iter().all(|t| task_of(t) != task_of(h)),
+            "held-out task used in training: {h}"
+        );
+    }
+}

@@ -5,6 +5,7 @@ mod check;
 mod eval;
 pub mod generate;
 mod plugins;
+mod prompts;
 mod steps;
 mod train;
 
@@ -33,6 +34,9 @@ enum Command {
     Plugins(plugins::PluginsCommand),
     /// Run SPaR's iterations from a config (continues a stopped run).
     Run(check::RunArgs),
+    /// Make training prompts with verifiable constraints.
+    #[command(subcommand)]
+    Prompts(prompts::PromptsCommand),
     /// Validate a run config and every plugin it names.
     Check(check::CheckArgs),
     /// Sample completions for a file of prompts.
@@ -62,6 +66,7 @@ pub fn main() -> ExitCode {
         Command::Plugins(command) => plugins::run(command),
         Command::Run(args) => check::run_loop(args),
         Command::Check(args) => check::run(args),
+        Command::Prompts(command) => prompts::run(command),
         Command::Generate(args) => generate::run(args),
         Command::Judge(command) => steps::judge(command),
         Command::Search(command) => steps::search_command(command),

@@ -59,6 +59,13 @@ impl Verifiers {
         self.by_id.contains_key(id)
     }
 
+    /// Every instruction id the loaded plugins check, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.by_id.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
     /// One fresh instance of every plugin, for one thread's unit of work.
     pub fn sessions(&self) -> VerifierSessions<'_> {
         VerifierSessions {

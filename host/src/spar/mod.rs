@@ -9,3 +9,4 @@ pub mod run;
 pub mod sampler;
 pub mod search;
 pub mod steps;
+pub mod synth;
