@@ -118,24 +118,7 @@ fn generate_responses(
     let device = candle_core::Device::Cpu;
     let loaded = crate::engine::loader::load(model_path)?;
     let transformer = loaded.transformer(candle_core::DType::F32, &device)?;
-    let template = loaded.template.as_ref().ok_or_else(|| {
-        anyhow::anyhow!("{}: the model has no chat template", model_path.display())
-    })?;
-    let mut stop = loaded.stop_token_ids();
-    if let Some(id) = loaded.tokenizer.token_id("<|im_end|>") {
-        stop.push(id);
-    }
-    let sampler = ChatSampler {
-        model: &transformer,
-        tokenizer: &loaded.tokenizer,
-        template,
-        device,
-        stop_token_ids: stop,
-        batch_size,
-        passes: std::cell::Cell::new(0),
-        sequences: std::cell::Cell::new(0),
-        tokens: std::cell::Cell::new(0),
-    };
+    let sampler = ChatSampler::new(&loaded, &transformer, device, batch_size)?;
     let jobs: Vec<(Vec<Message>, u64)> = inputs
         .iter()
         .map(|i| (vec![Message::new("user", i.prompt.clone())], 0))

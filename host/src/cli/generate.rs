@@ -148,10 +148,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         top_k: args.top_k.or(loaded.generation.top_k).unwrap_or(0),
         seed,
     };
-    let mut stop_ids = loaded.stop_token_ids();
-    if let Some(id) = loaded.tokenizer.token_id("<|im_end|>") {
-        stop_ids.push(id);
-    }
+    let stop_ids = loaded.chat_stop_ids();
     let mut work = Vec::new();
     for (p, prompt) in prompts.iter().enumerate() {
         let ids = prompt_ids(&loaded, prompt, args.raw)

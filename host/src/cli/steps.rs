@@ -1,7 +1,6 @@
 //! `spar-host judge`, `spar-host search` and `spar-host pairs`: the self-play steps, each alone on
 //! JSONL files, each ending with a stats line on stderr.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,32 +70,16 @@ fn load_model(args: &JudgeArgs) -> anyhow::Result<Option<Loaded>> {
     let device = crate::engine::device::parse(&args.device)?;
     let model = loader::load(path)?;
     let transformer = model.transformer(DType::F32, &device)?;
-    if model.template.is_none() {
-        anyhow::bail!("{}: the model has no chat template", path.display());
-    }
     Ok(Some(Loaded { model, transformer }))
 }
 
 fn sampler<'m>(loaded: &'m Loaded, args: &JudgeArgs) -> anyhow::Result<ChatSampler<'m>> {
-    let mut stop = loaded.model.stop_token_ids();
-    if let Some(id) = loaded.model.tokenizer.token_id("<|im_end|>") {
-        stop.push(id);
-    }
-    Ok(ChatSampler {
-        model: &loaded.transformer,
-        tokenizer: &loaded.model.tokenizer,
-        template: loaded
-            .model
-            .template
-            .as_ref()
-            .expect("checked in load_model"),
-        device: crate::engine::device::parse(&args.device)?,
-        stop_token_ids: stop,
-        batch_size: args.batch_size,
-        passes: Cell::new(0),
-        sequences: Cell::new(0),
-        tokens: Cell::new(0),
-    })
+    ChatSampler::new(
+        &loaded.model,
+        &loaded.transformer,
+        crate::engine::device::parse(&args.device)?,
+        args.batch_size,
+    )
 }
 
 fn plugins(

@@ -52,6 +52,18 @@ impl LoadedModel {
         ids.dedup();
         ids
     }
+
+    /// [`Self::stop_token_ids`] plus ChatML's end-of-turn token when the vocabulary has one
+    /// (some GGUF files name `<|endoftext|>` as EOS while chats end with `<|im_end|>`).
+    pub fn chat_stop_ids(&self) -> Vec<u32> {
+        let mut ids = self.stop_token_ids();
+        if let Some(id) = self.tokenizer.token_id("<|im_end|>")
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+        ids
+    }
 }
 
 fn require(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {

@@ -2,7 +2,6 @@
 //! atomically into the run directory and is skipped when that output already exists, so running
 //! the same command again after a stop continues where it left off.
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -33,9 +32,6 @@ struct Model {
 
 fn load_model(path: &Path, device: &Device) -> anyhow::Result<Model> {
     let loaded = loader::load(path)?;
-    if loaded.template.is_none() {
-        bail!("{}: the model has no chat template", path.display());
-    }
     let transformer = loaded.transformer(DType::F32, device)?;
     Ok(Model {
         loaded,
@@ -43,26 +39,17 @@ fn load_model(path: &Path, device: &Device) -> anyhow::Result<Model> {
     })
 }
 
-fn sampler<'m>(model: &'m Model, device: &Device, batch_size: usize) -> ChatSampler<'m> {
-    let mut stop = model.loaded.stop_token_ids();
-    if let Some(id) = model.loaded.tokenizer.token_id("<|im_end|>") {
-        stop.push(id);
-    }
-    ChatSampler {
-        model: &model.transformer,
-        tokenizer: &model.loaded.tokenizer,
-        template: model
-            .loaded
-            .template
-            .as_ref()
-            .expect("checked in load_model"),
-        device: device.clone(),
-        stop_token_ids: stop,
+fn sampler<'m>(
+    model: &'m Model,
+    device: &Device,
+    batch_size: usize,
+) -> anyhow::Result<ChatSampler<'m>> {
+    ChatSampler::new(
+        &model.loaded,
+        &model.transformer,
+        device.clone(),
         batch_size,
-        passes: Cell::new(0),
-        sequences: Cell::new(0),
-        tokens: Cell::new(0),
-    }
+    )
 }
 
 /// The run: config, resolved paths, plugins.
@@ -261,6 +248,30 @@ pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<P
     Ok(dir)
 }
 
+/// A training stage's settings: (epochs, micro batch, accumulation, max length), warmup, schedule.
+fn train_config(
+    (epochs, micro_batch, grad_accum, max_length): (usize, usize, usize, usize),
+    warmup_ratio: f64,
+    schedule: Schedule,
+    lr: f64,
+    seed: u64,
+) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        micro_batch,
+        grad_accum,
+        max_length,
+        warmup_ratio,
+        schedule,
+        optimizer: AdamWConfig {
+            lr,
+            ..AdamWConfig::default()
+        },
+        seed,
+        ..TrainConfig::default()
+    }
+}
+
 /// One iteration; returns the next actor and refiner checkpoints.
 fn iterate(
     run: &Run,
@@ -279,7 +290,7 @@ fn iterate(
         let prompts_path = run.resolve(&cfg.prompts.train);
         let prompts: Vec<Value> = read_jsonl(&prompts_path)?;
         let model = load_model(actor, &run.device)?;
-        let sampler = sampler(&model, &run.device, cfg.actor.batch_size);
+        let sampler = sampler(&model, &run.device, cfg.actor.batch_size)?;
         let mut jobs = Vec::new();
         let mut meta = Vec::new();
         for (i, p) in prompts.iter().enumerate() {
@@ -354,7 +365,7 @@ fn iterate(
     let pairs_path = dir.join("pairs.jsonl");
     if !judgments_path.exists() || !trees_path.exists() || !sft_path.exists() {
         let model = load_model(refiner, &run.device)?;
-        let sampler = sampler(&model, &run.device, cfg.actor.batch_size);
+        let sampler = sampler(&model, &run.device, cfg.actor.batch_size)?;
         if !judgments_path.exists() {
             let started = Instant::now();
             let samples: Vec<Sample> = read_jsonl(&samples_path)?;
@@ -417,21 +428,13 @@ fn iterate(
         } else {
             let started = Instant::now();
             let d = &cfg.dpo;
-            let train_cfg = TrainConfig {
-                epochs: d.epochs,
-                micro_batch: d.micro_batch,
-                grad_accum: d.grad_accum,
-                max_length: d.max_length,
-                warmup_ratio: d.warmup_ratio,
-                schedule: Schedule::Linear,
-                optimizer: AdamWConfig {
-                    lr: d.lr,
-                    ..AdamWConfig::default()
-                },
-                seed: cfg.seed ^ iteration as u64,
-                save_every: 0,
-                ..TrainConfig::default()
-            };
+            let train_cfg = train_config(
+                (d.epochs, d.micro_batch, d.grad_accum, d.max_length),
+                d.warmup_ratio,
+                Schedule::Linear,
+                d.lr,
+                cfg.seed ^ iteration as u64,
+            );
             let objective = Objective::Dpo {
                 beta: d.beta,
                 sft_weight: d.sft_weight,
@@ -474,20 +477,13 @@ fn iterate(
         } else {
             let started = Instant::now();
             let s = &cfg.sft;
-            let train_cfg = TrainConfig {
-                epochs: s.epochs,
-                micro_batch: s.micro_batch,
-                grad_accum: s.grad_accum,
-                max_length: s.max_length,
-                warmup_ratio: s.warmup_ratio,
-                schedule: Schedule::Constant,
-                optimizer: AdamWConfig {
-                    lr: s.lr,
-                    ..AdamWConfig::default()
-                },
-                seed: cfg.seed ^ iteration as u64,
-                ..TrainConfig::default()
-            };
+            let train_cfg = train_config(
+                (s.epochs, s.micro_batch, s.grad_accum, s.max_length),
+                s.warmup_ratio,
+                Schedule::Constant,
+                s.lr,
+                cfg.seed ^ iteration as u64,
+            );
             let report = train(
                 refiner,
                 &sft_path,

@@ -50,6 +50,33 @@ pub fn seed_of(root: u64, parts: &[&str]) -> u64 {
 }
 
 impl<'m> ChatSampler<'m> {
+    /// A sampler for a loaded model, stopping at its end-of-turn tokens; the model needs a chat
+    /// template.
+    pub fn new(
+        loaded: &'m crate::engine::loader::LoadedModel,
+        model: &'m Transformer,
+        device: Device,
+        batch_size: usize,
+    ) -> anyhow::Result<ChatSampler<'m>> {
+        let template = loaded.template.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: the model has no chat template",
+                loaded.source.display()
+            )
+        })?;
+        Ok(ChatSampler {
+            model,
+            tokenizer: &loaded.tokenizer,
+            template,
+            device,
+            stop_token_ids: loaded.chat_stop_ids(),
+            batch_size,
+            passes: Cell::new(0),
+            sequences: Cell::new(0),
+            tokens: Cell::new(0),
+        })
+    }
+
     /// One completion per (conversation, seed), in order, batched `batch_size` at a time.
     pub fn sample(
         &self,
