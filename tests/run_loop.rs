@@ -29,7 +29,8 @@ fn write_setup(dir: &Path) -> std::path::PathBuf {
         );
         prompts.push('\n');
     }
-    std::fs::write(dir.join("prompts.jsonl"), prompts).unwrap();
+    std::fs::write(dir.join("prompts.jsonl"), &prompts).unwrap();
+    std::fs::write(dir.join("heldout.jsonl"), &prompts).unwrap();
     let config = format!(
         r#"
 run_dir = "run"
@@ -40,6 +41,7 @@ actor = "model"
 
 [prompts]
 train = "prompts.jsonl"
+eval = "heldout.jsonl"
 
 [actor]
 n = 6
@@ -116,8 +118,16 @@ fn one_iteration_runs_every_stage_and_a_rerun_skips_them() {
         .collect();
     assert_eq!(
         stages,
-        ["samples", "judge", "search", "pairs", "dpo", "rft"],
+        [
+            "eval", "samples", "judge", "search", "pairs", "dpo", "rft", "eval"
+        ],
         "{metrics}"
+    );
+    assert!(dir.join("run/baseline-eval.jsonl").is_file() && iter.join("eval.jsonl").is_file());
+    assert!(
+        stderr.contains("iteration 1 summary")
+            && stderr.contains("held-out pass rate (verifier-judged): "),
+        "{stderr}"
     );
     let pairs = std::fs::read_to_string(iter.join("pairs.jsonl")).unwrap();
     assert!(

@@ -62,6 +62,8 @@ struct Run {
     verifiers: Option<Verifiers>,
     strategy: SearchPlugin,
     filters: Vec<(FilterPlugin, String)>,
+    /// Verifiers for the held-out evaluation (the judge's when it has them).
+    eval_verifiers: Option<Verifiers>,
 }
 
 impl Run {
@@ -216,6 +218,14 @@ pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<P
         filters.push((host.load(&path)?, cfg));
     }
     let device = crate::engine::device::parse(&config.device)?;
+    let eval_verifiers = if config.prompts.eval.is_some() && verifiers.is_none() {
+        Some(Verifiers::load(
+            &host,
+            &[builtin::find("verifier-ifeval")?],
+        )?)
+    } else {
+        None
+    };
     let run = Run {
         config,
         dir: dir.clone(),
@@ -225,6 +235,7 @@ pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<P
         verifiers,
         strategy,
         filters,
+        eval_verifiers,
     };
 
     let mut actor = run.resolve(&run.config.models.actor);
@@ -235,10 +246,14 @@ pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<P
             .as_ref()
             .unwrap_or(&run.config.models.actor),
     );
+    let baseline = evaluate(&run, 0, &actor, &run.dir.join("baseline-eval.jsonl"))?;
     for iteration in 1..=run.config.iterations {
         let (a, r) = iterate(&run, iteration, &actor, &refiner)?;
         actor = a;
         refiner = r;
+        let eval_path = run.dir.join(format!("iter-{iteration}/eval.jsonl"));
+        let after = evaluate(&run, iteration, &actor, &eval_path)?;
+        print_summary(&run, iteration, baseline, after)?;
     }
     eprintln!(
         "done: the actor is {}, the refiner {}",
@@ -246,6 +261,154 @@ pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<P
         refiner.display()
     );
     Ok(dir)
+}
+
+/// Held-out evaluation of `actor`: greedy answers to `prompts.eval`, checked strictly by the
+/// verifiers; returns the share of prompts whose every constraint passes (None without an eval set).
+fn evaluate(run: &Run, iteration: usize, actor: &Path, out: &Path) -> anyhow::Result<Option<f64>> {
+    let Some(eval) = &run.config.prompts.eval else {
+        return Ok(None);
+    };
+    let pass_rate = |records: &[Value]| {
+        let passed = records.iter().filter(|r| r["pass"] == json!(true)).count();
+        passed as f64 / records.len().max(1) as f64
+    };
+    if out.exists() {
+        return Ok(Some(pass_rate(&read_jsonl::<Value>(out)?)));
+    }
+    let started = Instant::now();
+    let prompts: Vec<Value> = read_jsonl(&run.resolve(eval))?;
+    let model = load_model(actor, &run.device)?;
+    let sampler = sampler(&model, &run.device, run.config.actor.batch_size)?;
+    let jobs: Vec<(Vec<Message>, u64)> = prompts
+        .iter()
+        .map(|p| {
+            (
+                vec![Message::new(
+                    "user",
+                    p["prompt"].as_str().unwrap_or_default(),
+                )],
+                0,
+            )
+        })
+        .collect();
+    let greedy = SampleSettings {
+        temperature: 0.0,
+        top_p: 1.0,
+        top_k: 0,
+        max_new_tokens: run.config.actor.max_new_tokens,
+    };
+    let texts = sampler.sample(&jobs, &greedy)?;
+    let verifiers = run
+        .verifiers
+        .as_ref()
+        .or(run.eval_verifiers.as_ref())
+        .expect("loaded when there is an eval set");
+    let mut sessions = verifiers.sessions();
+    let mut records = Vec::with_capacity(prompts.len());
+    let (mut instructions, mut followed) = (0usize, 0usize);
+    for (p, response) in prompts.iter().zip(texts) {
+        let sample: Sample = serde_json::from_value(
+            json!({"id": p.get("key").or(p.get("id")).cloned().unwrap_or(Value::Null),
+            "prompt": p["prompt"], "response": response, "instruction_id_list": p.get("instruction_id_list"), "kwargs": p.get("kwargs")}),
+        )?;
+        let mut all = true;
+        for c in sample.constraints()? {
+            let ok = sessions
+                .check(
+                    &c.id,
+                    &c.kwargs.to_string(),
+                    &sample.prompt,
+                    &sample.response,
+                )?
+                .strict;
+            instructions += 1;
+            followed += usize::from(ok);
+            all &= ok;
+        }
+        records.push(json!({"id": sample.id, "prompt": sample.prompt, "response": sample.response, "pass": all}));
+    }
+    write_jsonl(out, &records)?;
+    let rate = pass_rate(&records);
+    run.metric(iteration, "eval", started.elapsed().as_secs_f64(), json!({"model": actor.display().to_string(),
+        "prompts": records.len(), "pass_rate": rate, "instruction_pass_rate": followed as f64 / instructions.max(1) as f64}))?;
+    Ok(Some(rate))
+}
+
+/// The end-of-iteration table: every stage of this iteration from `metrics.jsonl`.
+fn print_summary(
+    run: &Run,
+    iteration: usize,
+    baseline: Option<f64>,
+    after: Option<f64>,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(run.dir.join("metrics.jsonl")).unwrap_or_default();
+    eprintln!("\niteration {iteration} summary");
+    eprintln!("{:<8} {:>9}  key figures", "stage", "seconds");
+    for line in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        if line["iteration"] != json!(iteration) {
+            continue;
+        }
+        let s = &line["stats"];
+        let figures = match line["stage"].as_str().unwrap_or_default() {
+            "samples" => format!(
+                "{} samples, {:.0} tok/s",
+                s["samples"],
+                s["tokens_per_second"].as_f64().unwrap_or(0.0)
+            ),
+            "judge" => format!(
+                "pass rate {:.3}, {} negatives",
+                s["pass_rate"].as_f64().unwrap_or(0.0),
+                s["negatives"]
+            ),
+            "search" => format!(
+                "{} trees, {} solved, children per round {}",
+                s["negatives_searched"], s["trees_solved"], s["children_per_round"]
+            ),
+            "pairs" => format!(
+                "{} kept of {}, dropped {}",
+                s["pairs_kept"], s["pairs_built"], s["dropped"]
+            ),
+            "dpo" | "rft" => s.get("skipped").map(|v| v.to_string()).unwrap_or_else(|| {
+                format!("{} steps, last loss {}", s["steps"], s["last"]["loss"])
+            }),
+            "eval" => format!(
+                "held-out pass rate {:.3}",
+                s["pass_rate"].as_f64().unwrap_or(0.0)
+            ),
+            _ => String::new(),
+        };
+        eprintln!(
+            "{:<8} {:>9.1}  {figures}",
+            line["stage"].as_str().unwrap_or_default(),
+            line["seconds"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if let (Some(before), Some(after)) = (baseline, after) {
+        eprintln!(
+            "held-out pass rate (verifier-judged): {before:.3} before, {after:.3} after iteration {iteration}"
+        );
+    }
+    Ok(())
+}
+
+/// Record a training stage that had no data, once: a marker file makes a rerun skip it silently.
+fn record_skip(
+    run: &Run,
+    iteration: usize,
+    dir: &Path,
+    stage: &str,
+    why: &str,
+) -> anyhow::Result<()> {
+    let marker = dir.join(format!("{stage}.skipped"));
+    if !marker.exists() {
+        run.metric(iteration, stage, 0.0, json!({ "skipped": why }))?;
+        crate::storage::write_atomic(&marker, why.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// A training stage's settings: (epochs, micro batch, accumulation, max length), warmup, schedule.
@@ -418,11 +581,12 @@ fn iterate(
     } else {
         let pairs: Vec<PairRecord> = read_jsonl(&pairs_path)?;
         if pairs.is_empty() {
-            run.metric(
+            record_skip(
+                run,
                 iteration,
+                &dir,
                 "dpo",
-                0.0,
-                json!({"skipped": "no pairs; the actor is unchanged"}),
+                "no pairs; the actor is unchanged",
             )?;
             actor.to_path_buf()
         } else {
@@ -467,11 +631,12 @@ fn iterate(
     } else {
         let examples: Vec<SftRecord> = read_jsonl(&sft_path)?;
         if examples.is_empty() {
-            run.metric(
+            record_skip(
+                run,
                 iteration,
+                &dir,
                 "rft",
-                0.0,
-                json!({"skipped": "no refiner examples; the refiner is unchanged"}),
+                "no refiner examples; the refiner is unchanged",
             )?;
             refiner.to_path_buf()
         } else {
