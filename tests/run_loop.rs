@@ -168,3 +168,56 @@ fn one_iteration_runs_every_stage_and_a_rerun_skips_them() {
         "{err}"
     );
 }
+
+#[test]
+fn an_interrupted_sampling_stage_resumes_at_item_granularity_with_identical_results() {
+    let dir = common::scratch("run-resume");
+    let config = write_setup(&dir);
+    let run = || {
+        let output = common::spar_host()
+            .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+            .arg("run")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    run();
+    let iter = dir.join("run/iter-1");
+    let samples = std::fs::read_to_string(iter.join("samples.jsonl")).unwrap();
+    let pairs = std::fs::read(iter.join("pairs.jsonl")).unwrap();
+    let actor = std::fs::read(iter.join("actor/model.safetensors")).unwrap();
+
+    // As if the process had been killed while sampling: 10 items done, the 11th half-written.
+    std::fs::remove_dir_all(&iter).unwrap();
+    std::fs::create_dir_all(&iter).unwrap();
+    let mut partial = String::new();
+    for line in samples.lines().take(10) {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        partial.push_str(&serde_json::to_string(&record["response"]).unwrap());
+        partial.push('\n');
+    }
+    partial.push_str("\"half a respon");
+    std::fs::write(iter.join("samples.partial.jsonl"), partial).unwrap();
+    run();
+    assert_eq!(
+        std::fs::read_to_string(iter.join("samples.jsonl")).unwrap(),
+        samples
+    );
+    assert_eq!(
+        std::fs::read(iter.join("pairs.jsonl")).unwrap(),
+        pairs,
+        "pairs.jsonl byte-identical"
+    );
+    assert_eq!(
+        std::fs::read(iter.join("actor/model.safetensors")).unwrap(),
+        actor,
+        "same final actor weights"
+    );
+    assert!(!iter.join("samples.partial.jsonl").exists());
+}

@@ -395,6 +395,54 @@ fn print_summary(
     Ok(())
 }
 
+/// Sample every job, a batch at a time, appending each finished batch's texts to `partial` (one
+/// JSON string per line, flushed to disk). After a stop, the jobs already in `partial` are not
+/// sampled again: each job's seed is its own, so the result equals an uninterrupted run's.
+pub fn sample_resumably(
+    sampler: &ChatSampler<'_>,
+    jobs: &[(Vec<Message>, u64)],
+    settings: &SampleSettings,
+    partial: &Path,
+) -> anyhow::Result<Vec<String>> {
+    use std::io::Write as _;
+    let mut done: Vec<String> = match std::fs::read_to_string(partial) {
+        // A last line cut short by a crash has no newline: drop it.
+        Ok(text) => text
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .map(|l| serde_json::from_str::<String>(l.trim_end()))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("{}: unreadable partial results", partial.display()))?,
+        Err(_) => Vec::new(),
+    };
+    done.truncate(jobs.len());
+    if !done.is_empty() {
+        tracing::info!(
+            done = done.len(),
+            total = jobs.len(),
+            "resuming a sampling stage"
+        );
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(partial)
+        .with_context(|| format!("{}: cannot write", partial.display()))?;
+    for text in &done {
+        writeln!(file, "{}", serde_json::to_string(text)?)?;
+    }
+    for batch in jobs[done.len()..].chunks(sampler.batch_size.max(1)) {
+        let texts = sampler.sample(batch, settings)?;
+        for text in &texts {
+            writeln!(file, "{}", serde_json::to_string(text)?)?;
+        }
+        file.sync_data()?;
+        done.extend(texts);
+    }
+    Ok(done)
+}
+
 /// Record a training stage that had no data, once: a marker file makes a rerun skip it silently.
 fn record_skip(
     run: &Run,
@@ -489,7 +537,12 @@ fn iterate(
             top_k: 0,
             max_new_tokens: cfg.actor.max_new_tokens,
         };
-        let texts = sampler.sample(&jobs, &settings)?;
+        let texts = sample_resumably(
+            &sampler,
+            &jobs,
+            &settings,
+            &dir.join("samples.partial.jsonl"),
+        )?;
         let samples: Vec<Sample> = meta
             .into_iter()
             .zip(texts)
@@ -511,6 +564,7 @@ fn iterate(
             })
             .collect();
         write_jsonl(&samples_path, &samples)?;
+        let _ = std::fs::remove_file(dir.join("samples.partial.jsonl"));
         let secs = started.elapsed().as_secs_f64();
         run.metric(
             iteration,
