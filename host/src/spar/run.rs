@@ -10,9 +10,7 @@ use candle_core::{DType, Device};
 use serde_json::{Value, json};
 
 use super::judge::Judger;
-use super::records::{
-    JudgedSample, PairRecord, Sample, SftRecord, TreeRecord, read_jsonl, write_jsonl,
-};
+use super::records::{JudgedSample, Sample, TreeRecord, read_jsonl, write_jsonl};
 use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::steps;
 use crate::config::{self, RunConfig};
@@ -443,6 +441,41 @@ pub fn sample_resumably(
     Ok(done)
 }
 
+/// Train `start` on `data` into `out` (the stage is done when `out` holds a checkpoint); with no
+/// data, record the skip once and keep `start`. Returns the model the next iteration starts from.
+#[allow(clippy::too_many_arguments)]
+fn training_stage(
+    run: &Run,
+    iteration: usize,
+    dir: &Path,
+    (stage, skip_reason): (&str, &str),
+    start: &Path,
+    data: &Path,
+    out: &Path,
+    objective: &Objective,
+    train_cfg: &TrainConfig,
+) -> anyhow::Result<PathBuf> {
+    if out.join("config.json").exists() {
+        return Ok(out.to_path_buf());
+    }
+    let text = std::fs::read_to_string(data)
+        .with_context(|| format!("{}: cannot read", data.display()))?;
+    if text.lines().all(|l| l.trim().is_empty()) {
+        record_skip(run, iteration, dir, stage, skip_reason)?;
+        return Ok(start.to_path_buf());
+    }
+    let started = Instant::now();
+    let report = train(start, data, out, objective, train_cfg, None, &run.device)?;
+    run.metric(
+        iteration,
+        stage,
+        started.elapsed().as_secs_f64(),
+        json!({"steps": report.steps, "data": report.data, "last": report.metrics.last(),
+               "tokens_per_second": report.tokens_per_second}),
+    )?;
+    Ok(out.to_path_buf())
+}
+
 /// Record a training stage that had no data, once: a marker file makes a rerun skip it silently.
 fn record_skip(
     run: &Run,
@@ -628,99 +661,46 @@ fn iterate(
         run.metric(iteration, "pairs", started.elapsed().as_secs_f64(), stats)?;
     }
 
-    // 5. DPO of the actor.
-    let actor_dir = dir.join("actor");
-    let next_actor = if actor_dir.join("config.json").exists() {
-        actor_dir.clone()
-    } else {
-        let pairs: Vec<PairRecord> = read_jsonl(&pairs_path)?;
-        if pairs.is_empty() {
-            record_skip(
-                run,
-                iteration,
-                &dir,
-                "dpo",
-                "no pairs; the actor is unchanged",
-            )?;
-            actor.to_path_buf()
-        } else {
-            let started = Instant::now();
-            let d = &cfg.dpo;
-            let train_cfg = train_config(
-                (d.epochs, d.micro_batch, d.grad_accum, d.max_length),
-                d.warmup_ratio,
-                Schedule::Linear,
-                d.lr,
-                cfg.seed ^ iteration as u64,
-            );
-            let objective = Objective::Dpo {
-                beta: d.beta,
-                sft_weight: d.sft_weight,
-                loss_type: d.loss_type,
-            };
-            let report = train(
-                actor,
-                &pairs_path,
-                &actor_dir,
-                &objective,
-                &train_cfg,
-                None,
-                &run.device,
-            )?;
-            run.metric(
-                iteration,
-                "dpo",
-                started.elapsed().as_secs_f64(),
-                json!({"steps": report.steps, "data": report.data,
-                "last": report.metrics.last(), "tokens_per_second": report.tokens_per_second}),
-            )?;
-            actor_dir.clone()
-        }
-    };
-
-    // 6. SFT (RFT) of the refiner.
-    let refiner_dir = dir.join("refiner");
-    let next_refiner = if refiner_dir.join("config.json").exists() {
-        refiner_dir.clone()
-    } else {
-        let examples: Vec<SftRecord> = read_jsonl(&sft_path)?;
-        if examples.is_empty() {
-            record_skip(
-                run,
-                iteration,
-                &dir,
-                "rft",
-                "no refiner examples; the refiner is unchanged",
-            )?;
-            refiner.to_path_buf()
-        } else {
-            let started = Instant::now();
-            let s = &cfg.sft;
-            let train_cfg = train_config(
-                (s.epochs, s.micro_batch, s.grad_accum, s.max_length),
-                s.warmup_ratio,
-                Schedule::Constant,
-                s.lr,
-                cfg.seed ^ iteration as u64,
-            );
-            let report = train(
-                refiner,
-                &sft_path,
-                &refiner_dir,
-                &Objective::Sft,
-                &train_cfg,
-                None,
-                &run.device,
-            )?;
-            run.metric(
-                iteration,
-                "rft",
-                started.elapsed().as_secs_f64(),
-                json!({"steps": report.steps, "data": report.data,
-                "last": report.metrics.last()}),
-            )?;
-            refiner_dir.clone()
-        }
-    };
+    // 5. DPO of the actor; 6. SFT (RFT) of the refiner.
+    let d = &cfg.dpo;
+    let next_actor = training_stage(
+        run,
+        iteration,
+        &dir,
+        ("dpo", "no pairs; the actor is unchanged"),
+        actor,
+        &pairs_path,
+        &dir.join("actor"),
+        &Objective::Dpo {
+            beta: d.beta,
+            sft_weight: d.sft_weight,
+            loss_type: d.loss_type,
+        },
+        &train_config(
+            (d.epochs, d.micro_batch, d.grad_accum, d.max_length),
+            d.warmup_ratio,
+            Schedule::Linear,
+            d.lr,
+            cfg.seed ^ iteration as u64,
+        ),
+    )?;
+    let s = &cfg.sft;
+    let next_refiner = training_stage(
+        run,
+        iteration,
+        &dir,
+        ("rft", "no refiner examples; the refiner is unchanged"),
+        refiner,
+        &sft_path,
+        &dir.join("refiner"),
+        &Objective::Sft,
+        &train_config(
+            (s.epochs, s.micro_batch, s.grad_accum, s.max_length),
+            s.warmup_ratio,
+            Schedule::Constant,
+            s.lr,
+            cfg.seed ^ iteration as u64,
+        ),
+    )?;
     Ok((next_actor, next_refiner))
 }
