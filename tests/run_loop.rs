@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 
 use spar_host::engine::tiny::{self, TinySpec};
 
@@ -46,6 +47,7 @@ eval = "heldout.jsonl"
 [actor]
 n = 6
 max_new_tokens = 16
+batch_size = 4
 
 [judge]
 mode = "verifier"
@@ -65,10 +67,14 @@ plugin = "{dedup}"
 [dpo]
 lr = 1e-4
 max_length = 512
+micro_batch = 1
+epochs = 3
+save_every = 1
 
 [sft]
 lr = 1e-4
 max_length = 512
+save_every = 1
 "#,
         judge = common::fixture("judge-raw").display(),
         dedup = common::plugin("filter-dedup").display(),
@@ -169,55 +175,250 @@ fn one_iteration_runs_every_stage_and_a_rerun_skips_them() {
     );
 }
 
-#[test]
-fn an_interrupted_sampling_stage_resumes_at_item_granularity_with_identical_results() {
-    let dir = common::scratch("run-resume");
-    let config = write_setup(&dir);
-    let run = || {
-        let output = common::spar_host()
-            .env("SPAR_PLUGIN_DIR", common::plugin_dir())
-            .arg("run")
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stderr).into_owned()
-    };
-    run();
-    let iter = dir.join("run/iter-1");
-    let samples = std::fs::read_to_string(iter.join("samples.jsonl")).unwrap();
-    let pairs = std::fs::read(iter.join("pairs.jsonl")).unwrap();
-    let actor = std::fs::read(iter.join("actor/model.safetensors")).unwrap();
-
-    // As if the process had been killed while sampling: 10 items done, the 11th half-written.
-    std::fs::remove_dir_all(&iter).unwrap();
-    std::fs::create_dir_all(&iter).unwrap();
-    let mut partial = String::new();
-    for line in samples.lines().take(10) {
-        let record: serde_json::Value = serde_json::from_str(line).unwrap();
-        partial.push_str(&serde_json::to_string(&record["response"]).unwrap());
-        partial.push('\n');
+/// Run the config once; returns the process output.
+fn run_once(config: &Path, crash_at: Option<&str>) -> std::process::Output {
+    let mut command = common::spar_host();
+    command
+        .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+        .arg("run")
+        .arg(config);
+    if let Some(point) = crash_at {
+        command.env("SPAR_CRASH_AT", point);
     }
-    partial.push_str("\"half a respon");
-    std::fs::write(iter.join("samples.partial.jsonl"), partial).unwrap();
-    run();
-    assert_eq!(
-        std::fs::read_to_string(iter.join("samples.jsonl")).unwrap(),
-        samples
+    command.output().unwrap()
+}
+
+/// The files an iteration's results are judged by.
+fn results(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let iter = dir.join("run/iter-1");
+    [
+        "samples.jsonl",
+        "judgments.jsonl",
+        "trees.jsonl",
+        "refiner-sft.jsonl",
+        "pairs.jsonl",
+        "actor/model.safetensors",
+        "refiner/model.safetensors",
+        "eval.jsonl",
+    ]
+    .iter()
+    .map(|f| {
+        let bytes = std::fs::read(iter.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        (f.to_string(), bytes)
+    })
+    .collect()
+}
+
+/// Run once without interruption, keep its results, and clear the run directory for the test.
+fn uninterrupted_results(dir: &Path, config: &Path) -> Vec<(String, Vec<u8>)> {
+    let clean = run_once(config, None);
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
     );
-    assert_eq!(
-        std::fs::read(iter.join("pairs.jsonl")).unwrap(),
-        pairs,
-        "pairs.jsonl byte-identical"
+    let expected = results(dir);
+    std::fs::remove_dir_all(dir.join("run")).unwrap();
+    expected
+}
+
+fn assert_same(expected: &[(String, Vec<u8>)], got: &[(String, Vec<u8>)]) {
+    for ((file, want), (_, have)) in expected.iter().zip(got) {
+        assert!(want == have, "{file} differs from the uninterrupted run's");
+    }
+}
+
+#[test]
+fn a_run_killed_in_every_stage_resumes_to_the_uninterrupted_results() {
+    let dir = common::scratch("run-crash");
+    let config = write_setup(&dir);
+    let expected = uninterrupted_results(&dir, &config);
+
+    // The process dies (abort: nothing flushed, no destructors) in the middle of each stage in
+    // turn: after the 2nd sampling batch, the 1st judging chunk, the 2nd search round, the 2nd
+    // DPO step. Each rerun must pick up what the dead one finished.
+    let iter = dir.join("run/iter-1");
+    for (point, left_behind) in [
+        ("samples-batch:2", "samples.partial.jsonl"),
+        ("judge-batch:1", "judgments.partial.jsonl"),
+        ("search-round:2", "search.journal.jsonl"),
+        ("train-step:2", "actor/checkpoint-last/trainer_state.json"),
+    ] {
+        let output = run_once(&config, Some(point));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "{point}: the run should have died\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!(
+                "SPAR_CRASH_AT: crashing at {}",
+                point.replace(':', " #")
+            )),
+            "{point}: {stderr}"
+        );
+        assert!(
+            iter.join(left_behind).is_file(),
+            "{point}: {left_behind} should hold the finished part"
+        );
+        let metrics = std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap_or_default();
+        let stage = point.split('-').next().unwrap();
+        assert!(
+            !metrics.contains(&format!(
+                "\"stage\":\"{}\"",
+                if stage == "train" { "dpo" } else { stage }
+            )),
+            "{point}: the killed stage must not be recorded as done\n{metrics}"
+        );
+    }
+    assert!(
+        !iter.join("actor/config.json").exists(),
+        "DPO was killed before finishing"
     );
-    assert_eq!(
-        std::fs::read(iter.join("actor/model.safetensors")).unwrap(),
-        actor,
-        "same final actor weights"
+    let resumed = run_once(&config, None);
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    assert_same(&expected, &results(&dir));
+    let metrics = std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap();
+    let search: serde_json::Value = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|m| m["stage"] == "search")
+        .unwrap();
+    assert!(
+        search["stats"]["rounds_replayed_from_journal"].as_u64() >= Some(1),
+        "the search resumed from its journal\n{metrics}"
     );
-    assert!(!iter.join("samples.partial.jsonl").exists());
+    for leftover in [
+        "samples.partial.jsonl",
+        "judgments.partial.jsonl",
+        "search.journal.jsonl",
+    ] {
+        assert!(
+            !iter.join(leftover).exists(),
+            "{leftover} is removed once its stage is done"
+        );
+    }
+}
+
+#[test]
+fn a_run_killed_by_sigkill_during_search_resumes_to_the_uninterrupted_results() {
+    let dir = common::scratch("run-sigkill");
+    let config = write_setup(&dir);
+    let expected = uninterrupted_results(&dir, &config);
+
+    // A real SIGKILL from outside, as soon as the search has journalled its first round.
+    let journal = dir.join("run/iter-1/search.journal.jsonl");
+    let mut child = common::spar_host()
+        .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+        .arg("run")
+        .arg(&config)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let killed = loop {
+        if std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    assert!(
+        killed,
+        "the search ended before the kill: nothing was tested"
+    );
+    assert!(!dir.join("run/iter-1/trees.jsonl").exists());
+    let resumed = run_once(&config, None);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_same(&expected, &results(&dir));
+}
+
+#[test]
+fn a_full_disk_fails_with_the_file_named_and_nothing_half_written_counts_as_done() {
+    let dir = common::scratch("run-full-disk");
+    let config = write_setup(&dir);
+    let run_dir = dir.join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    // A real full disk: the run directory is a 128 KiB tmpfs in a private mount namespace
+    // (`unshare -rm` works unprivileged), enough for the data stages but not for a checkpoint.
+    // Then the space comes back and the same command runs again.
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=128k tmpfs "$RUN" || exit 99
+        "$BIN" run "$CONFIG"; echo "first exit $?"
+        echo "--- files"; find "$RUN" | sort; echo "--- end"
+        mount -o remount,size=64m "$RUN"
+        "$BIN" run "$CONFIG" >/dev/null 2>&1; echo "second exit $?"
+        test -f "$RUN/iter-1/actor/config.json" && echo "actor trained"
+    "#;
+    let output = Command::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .env("RUN", &run_dir)
+        .env("BIN", env!("CARGO_BIN_EXE_spar-host"))
+        .env("CONFIG", &config)
+        .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+        .env("SPAR_CACHE_DIR", dir.join("cache"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the namespace or mount failed\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("first exit 1"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("cannot write"),
+        "the error names what could not be written and why\n{stderr}"
+    );
+    let files = stdout
+        .split("--- files")
+        .nth(1)
+        .and_then(|s| s.split("--- end").next())
+        .unwrap_or_default();
+    assert!(
+        files.contains("iter-1/pairs.jsonl"),
+        "stages before the failure completed\n{files}"
+    );
+    assert!(
+        !files.contains("actor/config.json"),
+        "no checkpoint counts as done\n{files}"
+    );
+    assert!(
+        !files.contains(".tmp"),
+        "temporary files were left behind\n{files}"
+    );
+    assert!(
+        stdout.contains("second exit 0") && stdout.contains("actor trained"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_unwritable_run_directory_is_a_clear_error() {
+    let dir = common::scratch("run-unwritable");
+    let config = write_setup(&dir);
+    std::fs::write(dir.join("occupied"), "a file, not a folder").unwrap();
+    let output = common::spar_host()
+        .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+        .arg("run")
+        .arg(&config)
+        .args(["--set", "run_dir=\"occupied/run\""])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("occupied/run: cannot create the run directory"),
+        "{stderr}"
+    );
 }

@@ -47,6 +47,7 @@ impl Expander for Scripted {
                             },
                             response: parsed.then_some(text),
                             critique: String::new(),
+                            verdict: None,
                             votes: Votes::default(),
                             raw: String::new(),
                         }

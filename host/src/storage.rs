@@ -24,3 +24,66 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     }
     result.with_context(|| format!("{}: cannot write", path.display()))
 }
+
+/// An append-only JSON-lines file of a stage's finished items, synced after every append, so an
+/// interrupted stage can resume after the items it already finished. A last line cut short by a
+/// crash has no newline and is dropped when the log is reopened.
+pub struct PartialLog {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+}
+
+impl PartialLog {
+    /// Open `path` and return the complete items it holds (at most `limit`), in order.
+    pub fn open<T: serde::de::DeserializeOwned + serde::Serialize>(
+        path: &Path,
+        limit: usize,
+    ) -> anyhow::Result<(Self, Vec<T>)> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+        };
+        let mut done = Vec::new();
+        let mut kept = String::new();
+        for (n, line) in text.split_inclusive('\n').enumerate() {
+            if !line.ends_with('\n') || done.len() == limit {
+                break;
+            }
+            done.push(serde_json::from_str::<T>(line).with_context(|| {
+                format!("{}:{}: unreadable partial results", path.display(), n + 1)
+            })?);
+            kept.push_str(line);
+        }
+        write_atomic(path, kept.as_bytes())?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+        Ok((
+            Self {
+                path: path.to_path_buf(),
+                file,
+            },
+            done,
+        ))
+    }
+
+    /// Append `items` and sync them to disk.
+    pub fn append<T: serde::Serialize>(&mut self, items: &[T]) -> anyhow::Result<()> {
+        let mut text = String::new();
+        for item in items {
+            text.push_str(&serde_json::to_string(item)?);
+            text.push('\n');
+        }
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.sync_data())
+            .with_context(|| format!("{}: cannot write", self.path.display()))
+    }
+
+    /// The stage is complete: its real output has been written, the log is no longer needed.
+    pub fn finish(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

@@ -1,6 +1,5 @@
 //! `spar-host generate`: sample completions for a file of prompts.
 
-use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -167,18 +166,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             ));
         }
     }
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(work.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} samples  {per_sec}  eta {eta}",
-            )
-            .expect("valid template"),
-        );
-        Some(bar)
-    } else {
-        None
-    };
+    let progress = crate::progress::bar("generate", work.len(), 0);
     let started = Instant::now();
     let mut lines = String::new();
     let mut tokens = 0usize;
@@ -198,19 +186,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             lines.push_str(&line.to_string());
             lines.push('\n');
         }
-        match &progress {
-            Some(bar) => bar.inc(batch.len() as u64),
-            None => tracing::info!(
-                batch = b + 1,
-                done = (b * args.batch_size + batch.len()).min(work.len()),
-                total = work.len(),
-                "generated"
-            ),
-        }
+        progress.inc(batch.len() as u64);
+        tracing::debug!(
+            batch = b + 1,
+            done = (b * args.batch_size + batch.len()).min(work.len()),
+            total = work.len(),
+            "generated"
+        );
     }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
+    progress.finish_and_clear();
     crate::storage::write_atomic(&args.output, lines.as_bytes())?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

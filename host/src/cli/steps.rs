@@ -237,7 +237,7 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
         seed: command.judge.seed,
     };
     let (records, examples, mut stats) =
-        steps::search_negatives(&judged, &strategy, &settings, &sampler, &mut judger)?;
+        steps::search_negatives(&judged, &strategy, &settings, &sampler, &mut judger, None)?;
     write_jsonl(&command.output, &records)?;
     if let Some(sft) = &command.sft_output {
         write_jsonl(sft, &examples)?;

@@ -172,6 +172,9 @@ pub struct DpoConfig {
     pub grad_accum: usize,
     pub max_length: usize,
     pub warmup_ratio: f64,
+    /// Optimizer steps between resumable checkpoints (weights and optimizer state), so a killed
+    /// run resumes training mid-stage; 0: only the final checkpoint.
+    pub save_every: usize,
 }
 
 impl Default for DpoConfig {
@@ -186,6 +189,7 @@ impl Default for DpoConfig {
             grad_accum: 1,
             max_length: 2048,
             warmup_ratio: 0.1,
+            save_every: 100,
         }
     }
 }
@@ -199,6 +203,8 @@ pub struct SftConfig {
     pub grad_accum: usize,
     pub max_length: usize,
     pub warmup_ratio: f64,
+    /// As `dpo.save_every`.
+    pub save_every: usize,
 }
 
 impl Default for SftConfig {
@@ -210,6 +216,7 @@ impl Default for SftConfig {
             grad_accum: 1,
             max_length: 2048,
             warmup_ratio: 0.1,
+            save_every: 100,
         }
     }
 }

@@ -110,6 +110,13 @@ impl<'a> Judger<'a> {
         &mut self.judge
     }
 
+    /// Put a judgment made earlier (by a run that was stopped) into the cache, so that judging
+    /// the same response again gives it, as it would have in an uninterrupted run.
+    pub fn remember(&mut self, instruction: &str, response: &str, judgment: Judgment) {
+        self.cache
+            .insert((instruction.to_string(), response.to_string()), judgment);
+    }
+
     /// Judge every item; one generation batch for all LLM judgments.
     pub fn judge(&mut self, items: &[JudgeItem]) -> anyhow::Result<Vec<Judgment>> {
         let keys: Vec<(String, String)> = items

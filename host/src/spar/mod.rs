@@ -1,6 +1,7 @@
 //! The self-play steps: judging responses, refining failed ones by tree search, and turning the
 //! searches into preference pairs and refiner training data.
 
+pub mod journal;
 pub mod judge;
 pub mod pairs;
 pub mod records;

@@ -2,7 +2,7 @@
 //! node of every tree in one batch (a refinement that cannot be parsed is re-sampled up to a
 //! limit, then counted as failed), and the parsed ones are judged in one judging batch.
 
-use super::judge::{Constraint, JudgeItem, Judger};
+use super::judge::{Constraint, JudgeItem, Judger, Judgment};
 use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::search::{Child, ExpandRequest, Expander, Votes};
 use crate::engine::chat_template::Message;
@@ -100,6 +100,7 @@ impl Expander for Refiner<'_, '_, '_> {
                                 response: Some(response),
                                 critique: j.critique,
                                 value: j.value,
+                                verdict: j.verdict,
                                 votes: j.votes,
                                 raw,
                             }
@@ -108,6 +109,7 @@ impl Expander for Refiner<'_, '_, '_> {
                             response: None,
                             critique: String::new(),
                             value: 0.0,
+                            verdict: None,
                             votes: Votes::default(),
                             raw: String::new(),
                         },
@@ -115,5 +117,28 @@ impl Expander for Refiner<'_, '_, '_> {
                     .collect()
             })
             .collect())
+    }
+
+    fn unparsed(&self) -> usize {
+        self.unparsed_refinements
+    }
+
+    fn remember(&mut self, requests: &[ExpandRequest<'_>], children: &[Vec<Child>]) {
+        for (r, kids) in requests.iter().zip(children) {
+            for child in kids {
+                if let Some(response) = &child.response {
+                    self.judger.remember(
+                        &r.root.instruction,
+                        response,
+                        Judgment {
+                            value: child.value,
+                            verdict: child.verdict,
+                            votes: child.votes,
+                            critique: child.critique.clone(),
+                        },
+                    );
+                }
+            }
+        }
     }
 }

@@ -20,6 +20,8 @@ use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
 use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, builtin};
+use crate::progress;
+use crate::storage::PartialLog;
 use crate::train::optim::{AdamWConfig, Schedule};
 use crate::train::trainer::{Objective, TrainConfig, train};
 
@@ -393,27 +395,16 @@ fn print_summary(
     Ok(())
 }
 
-/// Sample every job, a batch at a time, appending each finished batch's texts to `partial` (one
-/// JSON string per line, flushed to disk). After a stop, the jobs already in `partial` are not
-/// sampled again: each job's seed is its own, so the result equals an uninterrupted run's.
+/// Sample every job, a batch at a time, appending each finished batch's texts to `partial`.
+/// After a stop, the jobs already in `partial` are not sampled again: each job's seed is its own
+/// and batches keep their composition, so the result equals an uninterrupted run's.
 pub fn sample_resumably(
     sampler: &ChatSampler<'_>,
     jobs: &[(Vec<Message>, u64)],
     settings: &SampleSettings,
     partial: &Path,
 ) -> anyhow::Result<Vec<String>> {
-    use std::io::Write as _;
-    let mut done: Vec<String> = match std::fs::read_to_string(partial) {
-        // A last line cut short by a crash has no newline: drop it.
-        Ok(text) => text
-            .split_inclusive('\n')
-            .filter(|l| l.ends_with('\n'))
-            .map(|l| serde_json::from_str::<String>(l.trim_end()))
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("{}: unreadable partial results", partial.display()))?,
-        Err(_) => Vec::new(),
-    };
-    done.truncate(jobs.len());
+    let (mut log, mut done) = PartialLog::open::<String>(partial, jobs.len())?;
     if !done.is_empty() {
         tracing::info!(
             done = done.len(),
@@ -421,23 +412,42 @@ pub fn sample_resumably(
             "resuming a sampling stage"
         );
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(partial)
-        .with_context(|| format!("{}: cannot write", partial.display()))?;
-    for text in &done {
-        writeln!(file, "{}", serde_json::to_string(text)?)?;
-    }
+    let bar = progress::bar("samples", jobs.len(), done.len());
     for batch in jobs[done.len()..].chunks(sampler.batch_size.max(1)) {
         let texts = sampler.sample(batch, settings)?;
-        for text in &texts {
-            writeln!(file, "{}", serde_json::to_string(text)?)?;
-        }
-        file.sync_data()?;
+        log.append(&texts)?;
+        bar.inc(texts.len() as u64);
         done.extend(texts);
+        crate::failpoint::hit("samples-batch");
     }
+    bar.finish_and_clear();
+    log.finish();
+    Ok(done)
+}
+
+/// Judge `samples` a fixed chunk at a time, appending each chunk's records to `partial`; after a
+/// stop, the finished records are kept (and their judgments cached, as in an uninterrupted run).
+fn judge_resumably(
+    samples: Vec<Sample>,
+    judger: &mut Judger<'_>,
+    chunk: usize,
+    partial: &Path,
+) -> anyhow::Result<Vec<JudgedSample>> {
+    let (mut log, mut done) = PartialLog::open::<JudgedSample>(partial, samples.len())?;
+    for r in &done {
+        judger.remember(&r.sample.prompt, &r.sample.response, r.judgment.clone());
+    }
+    let bar = progress::bar("judge", samples.len(), done.len());
+    let rest: Vec<Sample> = samples.into_iter().skip(done.len()).collect();
+    for part in rest.chunks(chunk.max(1)) {
+        let (records, _) = steps::judge_samples(part.to_vec(), judger)?;
+        log.append(&records)?;
+        bar.inc(records.len() as u64);
+        done.extend(records);
+        crate::failpoint::hit("judge-batch");
+    }
+    bar.finish_and_clear();
+    log.finish();
     Ok(done)
 }
 
@@ -465,7 +475,13 @@ fn training_stage(
         return Ok(start.to_path_buf());
     }
     let started = Instant::now();
-    let report = train(start, data, out, objective, train_cfg, None, &run.device)?;
+    // A stop mid-training left a periodic checkpoint: continue from it.
+    let last = out.join("checkpoint-last");
+    let resume = last
+        .join("trainer_state.json")
+        .exists()
+        .then_some(last.as_path());
+    let report = train(start, data, out, objective, train_cfg, resume, &run.device)?;
     run.metric(
         iteration,
         stage,
@@ -492,9 +508,10 @@ fn record_skip(
     Ok(())
 }
 
-/// A training stage's settings: (epochs, micro batch, accumulation, max length), warmup, schedule.
+/// A training stage's settings: (epochs, micro batch, accumulation, max length, save every),
+/// warmup, schedule.
 fn train_config(
-    (epochs, micro_batch, grad_accum, max_length): (usize, usize, usize, usize),
+    (epochs, micro_batch, grad_accum, max_length, save_every): (usize, usize, usize, usize, usize),
     warmup_ratio: f64,
     schedule: Schedule,
     lr: f64,
@@ -512,6 +529,7 @@ fn train_config(
             ..AdamWConfig::default()
         },
         seed,
+        save_every,
         ..TrainConfig::default()
     }
 }
@@ -597,7 +615,6 @@ fn iterate(
             })
             .collect();
         write_jsonl(&samples_path, &samples)?;
-        let _ = std::fs::remove_file(dir.join("samples.partial.jsonl"));
         let secs = started.elapsed().as_secs_f64();
         run.metric(
             iteration,
@@ -620,7 +637,13 @@ fn iterate(
             let started = Instant::now();
             let samples: Vec<Sample> = read_jsonl(&samples_path)?;
             let mut judger = run.judger(Some(&sampler), iteration as u64)?;
-            let (records, stats) = steps::judge_samples(samples, &mut judger)?;
+            let records = judge_resumably(
+                samples,
+                &mut judger,
+                cfg.actor.batch_size * 4,
+                &dir.join("judgments.partial.jsonl"),
+            )?;
+            let stats = steps::judge_stats(&records, &judger);
             write_jsonl(&judgments_path, &records)?;
             run.metric(iteration, "judge", started.elapsed().as_secs_f64(), stats)?;
         }
@@ -646,10 +669,18 @@ fn iterate(
                 retries: s.retries,
                 seed: cfg.seed ^ iteration as u64,
             };
-            let (trees, examples, stats) =
-                steps::search_negatives(&judged, &run.strategy, &settings, &sampler, &mut judger)?;
+            let journal = dir.join("search.journal.jsonl");
+            let (trees, examples, stats) = steps::search_negatives(
+                &judged,
+                &run.strategy,
+                &settings,
+                &sampler,
+                &mut judger,
+                Some(&journal),
+            )?;
             write_jsonl(&sft_path, &examples)?;
             write_jsonl(&trees_path, &trees)?;
+            let _ = std::fs::remove_file(&journal);
             run.metric(iteration, "search", started.elapsed().as_secs_f64(), stats)?;
         }
     }
@@ -677,7 +708,13 @@ fn iterate(
             loss_type: d.loss_type,
         },
         &train_config(
-            (d.epochs, d.micro_batch, d.grad_accum, d.max_length),
+            (
+                d.epochs,
+                d.micro_batch,
+                d.grad_accum,
+                d.max_length,
+                d.save_every,
+            ),
             d.warmup_ratio,
             Schedule::Linear,
             d.lr,
@@ -695,7 +732,13 @@ fn iterate(
         &dir.join("refiner"),
         &Objective::Sft,
         &train_config(
-            (s.epochs, s.micro_batch, s.grad_accum, s.max_length),
+            (
+                s.epochs,
+                s.micro_batch,
+                s.grad_accum,
+                s.max_length,
+                s.save_every,
+            ),
             s.warmup_ratio,
             Schedule::Constant,
             s.lr,

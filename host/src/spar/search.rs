@@ -55,12 +55,15 @@ pub struct ExpandRequest<'a> {
 }
 
 /// A judged refinement.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Child {
     /// `None` when no parseable refinement came out of the retries.
     pub response: Option<String>,
     pub critique: String,
     pub value: f64,
+    /// The judge's majority verdict (`None`: a tie, or no parseable refinement).
+    #[serde(default)]
+    pub verdict: Option<bool>,
     pub votes: Votes,
     /// The raw refinement text the response was parsed from.
     pub raw: String,
@@ -70,6 +73,15 @@ pub struct Child {
 pub trait Expander {
     /// One `Vec` of exactly `count` children per request, in order.
     fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Vec<Child>>>;
+
+    /// Refinements so far that could not be parsed (re-sampled or failed), for the stats.
+    fn unparsed(&self) -> usize {
+        0
+    }
+
+    /// Learn from a round answered elsewhere (a resumed search's journal), so that later rounds
+    /// behave as if this expander had produced it (e.g. its judgment cache).
+    fn remember(&mut self, _requests: &[ExpandRequest<'_>], _children: &[Vec<Child>]) {}
 }
 
 /// How one tree ended.
@@ -163,7 +175,10 @@ pub fn search(
     }
     // Budget and depth bound the rounds; the guard only stops a strategy that never finishes.
     let max_rounds = params.budget as usize + params.max_depth as usize + 2;
+    let bar = crate::progress::bar("search", roots.len(), 0);
     while active.iter().any(|a| !a.done) {
+        bar.set_position(active.iter().filter(|a| a.done).count() as u64);
+        bar.set_message(format!("trees done, round {}", stats.rounds + 1));
         if stats.rounds >= max_rounds {
             for entry in active.iter_mut().filter(|a| !a.done) {
                 end_with_error(entry, "the strategy did not finish within its budget");
@@ -260,6 +275,7 @@ pub fn search(
             }
         }
     }
+    bar.finish_and_clear();
     for entry in &active {
         if let Some(handle) = entry.handle
             && session.is_live()

@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use std::path::Path;
+
+use super::journal::JournaledExpander;
 use super::judge::{JudgeItem, Judger};
 use super::pairs::{build_pairs, filter_pairs, refiner_examples};
 use super::records::{JudgedSample, PairRecord, Sample, SftRecord, TreeRecord};
 use super::refine::Refiner;
 use super::sampler::{ChatSampler, SampleSettings};
-use super::search::{Root, search};
+use super::search::{Expander as _, Root, search};
 use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, SearchPlugin};
 
@@ -38,8 +41,14 @@ pub fn judge_samples(
         .zip(judgments)
         .map(|(sample, judgment)| JudgedSample { sample, judgment })
         .collect();
+    let stats = judge_stats(&records, judger);
+    Ok((records, stats))
+}
+
+/// The judge stage's stats line over its records.
+pub fn judge_stats(records: &[JudgedSample], judger: &Judger<'_>) -> Value {
     let count = |v: Option<bool>| records.iter().filter(|r| r.judgment.verdict == v).count();
-    let stats = json!({
+    json!({
         "samples": records.len(),
         "judged": judger.stats.judged,
         "cache_hits": judger.stats.cache_hits,
@@ -49,8 +58,7 @@ pub fn judge_samples(
         "pass_rate": if records.is_empty() { 0.0 } else { count(Some(true)) as f64 / records.len() as f64 },
         "llm_samples": judger.stats.llm_samples,
         "unparsed_verdicts": judger.stats.unparsed_verdicts,
-    });
-    Ok((records, stats))
+    })
 }
 
 /// How the search refines.
@@ -81,13 +89,15 @@ pub fn pick_negatives(judged: &[JudgedSample]) -> Vec<&JudgedSample> {
     picked.into_iter().map(|i| &judged[i]).collect()
 }
 
-/// Search every picked negative; returns the trees, the refiner's examples and stats.
+/// Search every picked negative; returns the trees, the refiner's examples and stats. With a
+/// `journal`, every round is recorded there and a rerun after a crash resumes from it.
 pub fn search_negatives<'s>(
     judged: &[JudgedSample],
     strategy: &SearchPlugin,
     settings: &SearchSettings,
     sampler: &'s ChatSampler<'s>,
     judger: &mut Judger<'_>,
+    journal: Option<&Path>,
 ) -> anyhow::Result<(Vec<TreeRecord>, Vec<SftRecord>, Value)> {
     let negatives = pick_negatives(judged);
     let constraints: Vec<_> = negatives
@@ -114,8 +124,17 @@ pub fn search_negatives<'s>(
         constraints: &constraints,
         unparsed_refinements: 0,
     };
-    let (trees, stats) = search(strategy, &roots, settings.params, &mut refiner)?;
-    let unparsed = refiner.unparsed_refinements;
+    let (trees, stats, unparsed, replayed) = match journal {
+        Some(path) => {
+            let mut journaled = JournaledExpander::open(path, &mut refiner)?;
+            let (trees, stats) = search(strategy, &roots, settings.params, &mut journaled)?;
+            (trees, stats, journaled.unparsed(), journaled.replayed)
+        }
+        None => {
+            let (trees, stats) = search(strategy, &roots, settings.params, &mut refiner)?;
+            (trees, stats, refiner.unparsed_refinements, 0)
+        }
+    };
     let records: Vec<TreeRecord> = negatives
         .iter()
         .zip(trees)
@@ -149,6 +168,7 @@ pub fn search_negatives<'s>(
         "failed_children": stats.invalid_children,
         "tree_errors": stats.tree_errors,
         "generation_passes": sampler.passes.get() - passes_before,
+        "rounds_replayed_from_journal": replayed,
         "refiner_examples": examples.len(),
     });
     Ok((records, examples, stats))

@@ -33,7 +33,30 @@ pub fn save_hf_dir(
     let tmp = parent.join(format!(".{name}.tmp{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| format!("{}: cannot create", tmp.display()))?;
+    let written = write_hf_files(&tmp, model, weights, shard_bytes, extra_files)
+        .with_context(|| format!("{}: cannot write the checkpoint", dir.display()));
+    if written.is_err() {
+        // Nothing half-written stays behind.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return written;
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("{}: cannot replace", dir.display()))?;
+    }
+    std::fs::rename(&tmp, dir)
+        .with_context(|| format!("{}: cannot move checkpoint into place", dir.display()))?;
+    Ok(())
+}
 
+/// Every file of an HF checkpoint directory, into `tmp`.
+fn write_hf_files(
+    tmp: &Path,
+    model: &LoadedModel,
+    weights: &HashMap<String, Tensor>,
+    shard_bytes: usize,
+    extra_files: &[(&str, Vec<u8>)],
+) -> anyhow::Result<()> {
     let mut config: ModelConfig = model.config.clone();
     if config.architectures.is_empty() {
         config.architectures = vec![match config.family()? {
@@ -132,11 +155,5 @@ pub fn save_hf_dir(
     for (file, bytes) in extra_files {
         std::fs::write(tmp.join(file), bytes)?;
     }
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)
-            .with_context(|| format!("{}: cannot replace", dir.display()))?;
-    }
-    std::fs::rename(&tmp, dir)
-        .with_context(|| format!("{}: cannot move checkpoint into place", dir.display()))?;
     Ok(())
 }

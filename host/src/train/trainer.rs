@@ -363,6 +363,7 @@ pub fn train(
     let end = cfg.max_steps.map_or(total_steps, |m| m.min(total_steps));
     let started = Instant::now();
     let mut tokens = 0usize;
+    let bar = crate::progress::bar("train", end, start);
     for step in start..end {
         let epoch = step / steps_per_epoch;
         let order = epoch_order(examples.len(), cfg.seed, epoch);
@@ -486,7 +487,11 @@ pub fn train(
                 cfg,
             )?;
         }
+        bar.inc(1);
+        bar.set_message(format!("loss {loss_sum:.4}"));
+        crate::failpoint::hit("train-step");
     }
+    bar.finish_and_clear();
     let metrics_text: String = metrics_log.iter().map(|m| format!("{m}\n")).collect();
     let stopped_early = end < total_steps;
     if stopped_early {
