@@ -6,31 +6,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use spar_host::engine::tiny::{self, TinySpec};
-
 fn write_setup(dir: &Path) -> std::path::PathBuf {
-    tiny::write_hf_dir(
-        &dir.join("model"),
-        &TinySpec {
-            max_positions: 1024,
-            ..TinySpec::default()
-        },
-    )
-    .unwrap();
-    let mut prompts = String::new();
-    for (i, topic) in ["rain", "maps", "tea", "owls"].iter().enumerate() {
-        prompts.push_str(
-            &serde_json::json!({
-                "key": i,
-                "prompt": format!("Write about {topic} in at least five words."),
-                "instruction_id_list": ["length_constraints:number_words"],
-                "kwargs": [{"num_words": 5, "relation": "at least"}],
-            })
-            .to_string(),
-        );
-        prompts.push('\n');
-    }
-    std::fs::write(dir.join("prompts.jsonl"), &prompts).unwrap();
+    let prompts = common::tiny_run_inputs(dir);
     std::fs::write(dir.join("heldout.jsonl"), &prompts).unwrap();
     let config = format!(
         r#"

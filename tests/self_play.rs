@@ -324,6 +324,10 @@ fn prompt_synthesis_is_seeded_valid_and_keeps_held_out_tasks_apart() {
             lines(&dir.join(format!("held-{out}"))),
         )
     };
+    let shipped = std::fs::read_to_string(&tasks).unwrap();
+    let unique: std::collections::HashSet<&str> =
+        shipped.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(unique.len() >= 300, "a few hundred distinct tasks ship");
     let (a, held) = synth("a.jsonl", "4");
     let (b, _) = synth("b.jsonl", "4");
     let (c, _) = synth("c.jsonl", "5");

@@ -1,5 +1,6 @@
 //! spar-host: SPaR self-play training with a native engine and sandboxed WebAssembly plugins.
 
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod stub_server;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -57,4 +59,32 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
+}
+
+/// A tiny model (room for refinement prompts) in `dir/model` and four "at least five words"
+/// prompts in `dir/prompts.jsonl`, the inputs of the `spar-host run` tests; returns the prompts.
+pub fn tiny_run_inputs(dir: &std::path::Path) -> String {
+    spar_host::engine::tiny::write_hf_dir(
+        &dir.join("model"),
+        &spar_host::engine::tiny::TinySpec {
+            max_positions: 1024,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut prompts = String::new();
+    for (i, topic) in ["rain", "maps", "tea", "owls"].iter().enumerate() {
+        prompts.push_str(
+            &serde_json::json!({
+                "key": i,
+                "prompt": format!("Write about {topic} in at least five words."),
+                "instruction_id_list": ["length_constraints:number_words"],
+                "kwargs": [{"num_words": 5, "relation": "at least"}],
+            })
+            .to_string(),
+        );
+        prompts.push('\n');
+    }
+    std::fs::write(dir.join("prompts.jsonl"), &prompts).unwrap();
+    prompts
 }

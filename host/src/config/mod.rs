@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+pub use crate::backend::openai::ServerConfig;
+
 use crate::plugins::{PluginHost, World};
 use crate::spar::judge::JudgeMode;
 use crate::train::dpo::LossType;
@@ -36,6 +38,19 @@ pub struct RunConfig {
     pub dpo: DpoConfig,
     #[serde(default)]
     pub sft: SftConfig,
+    /// Roles whose generation runs on an OpenAI-compatible server instead of the embedded engine.
+    #[serde(default)]
+    pub servers: Servers,
+}
+
+/// `[servers.actor]`, `[servers.refiner]`: see [`ServerConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Servers {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<ServerConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refiner: Option<ServerConfig>,
 }
 
 fn one() -> usize {
@@ -388,6 +403,28 @@ pub fn validate(config: &RunConfig, base: &Path, host: &PluginHost) -> Vec<Strin
         "search.top_p",
         "must be in (0, 1]".into(),
     );
+    for (role, server) in [
+        ("actor", &config.servers.actor),
+        ("refiner", &config.servers.refiner),
+    ] {
+        if let Some(server) = server {
+            check(
+                server.url.starts_with("http://") || server.url.starts_with("https://"),
+                &format!("servers.{role}.url"),
+                format!("expected http://host:port/v1, got `{}`", server.url),
+            );
+            check(
+                server.concurrency >= 1,
+                &format!("servers.{role}.concurrency"),
+                "must be at least 1".into(),
+            );
+            check(
+                server.timeout_s > 0.0,
+                &format!("servers.{role}.timeout_s"),
+                "must be positive".into(),
+            );
+        }
+    }
     check(config.dpo.beta > 0.0, "dpo.beta", "must be positive".into());
     check(
         config.dpo.sft_weight >= 0.0,

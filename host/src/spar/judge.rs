@@ -110,6 +110,18 @@ impl<'a> Judger<'a> {
         &mut self.judge
     }
 
+    /// The search's pass gate for this judge. An LLM judge's value is its share of Yes votes, so
+    /// a majority passes the configured gate (0.5 in the paper); hybrid values of failing answers
+    /// stay at or below half. A verifier's value is the share of constraints kept, which for a
+    /// failing answer can exceed any gate below 1: only an answer that keeps every constraint
+    /// may count as solved.
+    pub fn pass_gate(&self, configured: f64) -> f64 {
+        match self.mode {
+            JudgeMode::Verifier => configured.max(1.0 - 1e-9),
+            JudgeMode::Llm | JudgeMode::Hybrid => configured,
+        }
+    }
+
     /// Put a judgment made earlier (by a run that was stopped) into the cache, so that judging
     /// the same response again gives it, as it would have in an uninterrupted run.
     pub fn remember(&mut self, instruction: &str, response: &str, judgment: Judgment) {

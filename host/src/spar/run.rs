@@ -13,7 +13,8 @@ use super::judge::Judger;
 use super::records::{JudgedSample, Sample, TreeRecord, read_jsonl, write_jsonl};
 use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::steps;
-use crate::config::{self, RunConfig};
+use crate::backend::openai::OpenAiBackend;
+use crate::config::{self, RunConfig, ServerConfig};
 use crate::engine::chat_template::Message;
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
@@ -39,17 +40,20 @@ fn load_model(path: &Path, device: &Device) -> anyhow::Result<Model> {
     })
 }
 
-fn sampler<'m>(
-    model: &'m Model,
-    device: &Device,
-    batch_size: usize,
-) -> anyhow::Result<ChatSampler<'m>> {
-    ChatSampler::new(
-        &model.loaded,
-        &model.transformer,
-        device.clone(),
-        batch_size,
-    )
+/// The two models SPaR trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Actor,
+    Refiner,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Actor => "actor",
+            Role::Refiner => "refiner",
+        }
+    }
 }
 
 /// The run: config, resolved paths, plugins.
@@ -67,6 +71,90 @@ struct Run {
 }
 
 impl Run {
+    fn server(&self, role: Role) -> Option<&ServerConfig> {
+        match role {
+            Role::Actor => self.config.servers.actor.as_ref(),
+            Role::Refiner => self.config.servers.refiner.as_ref(),
+        }
+    }
+
+    /// The role's model on the embedded engine; `None` when a server generates for the role
+    /// (after making sure it serves `checkpoint`, see [`Run::ensure_served`]).
+    fn local_model(&self, role: Role, checkpoint: &Path) -> anyhow::Result<Option<Model>> {
+        if self.server(role).is_some() {
+            self.ensure_served(role, checkpoint)?;
+            return Ok(None);
+        }
+        Ok(Some(load_model(checkpoint, &self.device)?))
+    }
+
+    /// A sampler for `role`: its server's, or the embedded engine on `model`.
+    fn sampler<'m>(&self, role: Role, model: Option<&'m Model>) -> anyhow::Result<ChatSampler<'m>> {
+        let batch_size = self.config.actor.batch_size;
+        match (self.server(role), model) {
+            (Some(server), _) => Ok(ChatSampler::with_backend(
+                Box::new(OpenAiBackend::new(server.clone())?),
+                batch_size.max(server.concurrency),
+            )),
+            (None, Some(model)) => ChatSampler::new(
+                &model.loaded,
+                &model.transformer,
+                self.device.clone(),
+                batch_size,
+            ),
+            (None, None) => unreachable!("local_model loads a model for local roles"),
+        }
+    }
+
+    /// A served role whose checkpoint changed (training made a new one): run its
+    /// `reload_command` and wait for the server, once per checkpoint (recorded in the run
+    /// directory, so a resumed run does not reload again). Without a reload command, warn that
+    /// the server keeps generating with its own model.
+    fn ensure_served(&self, role: Role, checkpoint: &Path) -> anyhow::Result<()> {
+        let server = self.server(role).expect("called for served roles");
+        let initial = match role {
+            Role::Actor => self.resolve(&self.config.models.actor),
+            Role::Refiner => self.resolve(
+                self.config
+                    .models
+                    .refiner
+                    .as_ref()
+                    .unwrap_or(&self.config.models.actor),
+            ),
+        };
+        let marker = self.dir.join(format!("{}-served.txt", role.name()));
+        let served = std::fs::read_to_string(&marker)
+            .map(PathBuf::from)
+            .unwrap_or(initial);
+        if served == checkpoint {
+            return Ok(());
+        }
+        let Some(command) = &server.reload_command else {
+            tracing::warn!(
+                "servers.{}: no reload_command, so {} keeps serving its model; the new checkpoint {} is not used for generation",
+                role.name(),
+                server.url,
+                checkpoint.display()
+            );
+            return Ok(());
+        };
+        let line = command.replace("{model}", &checkpoint.display().to_string());
+        eprintln!("servers.{}: reloading: {line}", role.name());
+        let status = std::process::Command::new("sh")
+            .args(["-c", &line])
+            .status()
+            .with_context(|| format!("servers.{}.reload_command: cannot start", role.name()))?;
+        if !status.success() {
+            bail!(
+                "servers.{}.reload_command failed ({status}): {line}",
+                role.name()
+            );
+        }
+        OpenAiBackend::new(server.clone())?
+            .wait_until_ready(std::time::Duration::from_secs_f64(server.timeout_s))?;
+        crate::storage::write_atomic(&marker, checkpoint.display().to_string().as_bytes())
+    }
+
     fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {
             p.to_path_buf()
@@ -278,8 +366,8 @@ fn evaluate(run: &Run, iteration: usize, actor: &Path, out: &Path) -> anyhow::Re
     }
     let started = Instant::now();
     let prompts: Vec<Value> = read_jsonl(&run.resolve(eval))?;
-    let model = load_model(actor, &run.device)?;
-    let sampler = sampler(&model, &run.device, run.config.actor.batch_size)?;
+    let model = run.local_model(Role::Actor, actor)?;
+    let sampler = run.sampler(Role::Actor, model.as_ref())?;
     let jobs: Vec<(Vec<Message>, u64)> = prompts
         .iter()
         .map(|p| {
@@ -551,8 +639,8 @@ fn iterate(
         let started = Instant::now();
         let prompts_path = run.resolve(&cfg.prompts.train);
         let prompts: Vec<Value> = read_jsonl(&prompts_path)?;
-        let model = load_model(actor, &run.device)?;
-        let sampler = sampler(&model, &run.device, cfg.actor.batch_size)?;
+        let model = run.local_model(Role::Actor, actor)?;
+        let sampler = run.sampler(Role::Actor, model.as_ref())?;
         let mut jobs = Vec::new();
         let mut meta = Vec::new();
         for (i, p) in prompts.iter().enumerate() {
@@ -631,8 +719,8 @@ fn iterate(
     let sft_path = dir.join("refiner-sft.jsonl");
     let pairs_path = dir.join("pairs.jsonl");
     if !judgments_path.exists() || !trees_path.exists() || !sft_path.exists() {
-        let model = load_model(refiner, &run.device)?;
-        let sampler = sampler(&model, &run.device, cfg.actor.batch_size)?;
+        let model = run.local_model(Role::Refiner, refiner)?;
+        let sampler = run.sampler(Role::Refiner, model.as_ref())?;
         if !judgments_path.exists() {
             let started = Instant::now();
             let samples: Vec<Sample> = read_jsonl(&samples_path)?;

@@ -114,6 +114,10 @@ pub fn search_negatives<'s>(
             votes: r.judgment.votes,
         })
         .collect();
+    let params = SearchParams {
+        pass_gate: judger.pass_gate(settings.params.pass_gate),
+        ..settings.params
+    };
     let passes_before = sampler.passes.get();
     let mut refiner = Refiner {
         sampler,
@@ -127,11 +131,11 @@ pub fn search_negatives<'s>(
     let (trees, stats, unparsed, replayed) = match journal {
         Some(path) => {
             let mut journaled = JournaledExpander::open(path, &mut refiner)?;
-            let (trees, stats) = search(strategy, &roots, settings.params, &mut journaled)?;
+            let (trees, stats) = search(strategy, &roots, params, &mut journaled)?;
             (trees, stats, journaled.unparsed(), journaled.replayed)
         }
         None => {
-            let (trees, stats) = search(strategy, &roots, settings.params, &mut refiner)?;
+            let (trees, stats) = search(strategy, &roots, params, &mut refiner)?;
             (trees, stats, refiner.unparsed_refinements, 0)
         }
     };
