@@ -69,7 +69,7 @@ fn broken_configs_give_exact_messages() {
         (
             GOOD.replace("seed = 3", "seed = 3\nspeed = 4"),
             vec![],
-            "error: config.toml: unknown field `speed`, expected one of `run_dir`, `seed`, `iterations`, `device`, `models`, `prompts`, `actor`, `judge`, `search`, `filters`, `dpo`, `sft`",
+            "error: config.toml: unknown field `speed`, expected one of `run_dir`, `seed`, `iterations`, `device`, `models`, `prompts`, `actor`, `judge`, `search`, `filters`, `dpo`, `sft`, `servers`",
         ),
         (
             GOOD.replace("seed = 3", "seed = \"three\""),
@@ -125,6 +125,25 @@ fn broken_configs_give_exact_messages() {
             GOOD.to_string(),
             vec!["device=tpu"],
             "config.toml: device: unknown device `tpu` (cpu, cuda or cuda:N)",
+        ),
+        (
+            GOOD.to_string(),
+            vec!["dpo.trainer=\"external\""],
+            "config.toml: dpo.trainer: `external` needs a [dpo.external] table with `format` and `command`",
+        ),
+        (
+            GOOD.to_string(),
+            vec![
+                "sft.trainer=\"external\"",
+                "sft.external.format=\"trl\"",
+                "sft.external.command=\"train {modle}\"",
+            ],
+            "config.toml: sft.external.command: unknown placeholder {modle} in the trainer command (known: model, data, data_dir, output, beta, sft_weight, loss_type, lr, epochs, micro_batch, grad_accum, max_length, warmup_ratio, seed)",
+        ),
+        (
+            GOOD.to_string(),
+            vec!["servers.refiner.url=\"localhost:8000\""],
+            "config.toml: servers.refiner.url: expected http://host:port/v1, got `localhost:8000`",
         ),
     ];
     for (config, sets, expected) in cases {

@@ -399,3 +399,107 @@ fn an_unwritable_run_directory_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// Checks what an external trainer is handed, then "trains" by copying the starting weights.
+const STAND_IN_TRAINER: &str = r#"
+set -eu
+model=$1 data=$2 out=$3 beta=$4 lr=$5 loss=$6
+test -f "$model/config.json"
+test "$beta" = 0.1 && test "$lr" = 0.0001 && test "$loss" = sigmoid
+# TRL's conversational preference columns, one pair per line, nothing else.
+grep -q '"prompt":\[' "$data" && grep -q '"chosen":\[' "$data" && grep -q '"rejected":\[' "$data"
+! grep -q '"meta"' "$data"
+echo "training on $(wc -l < "$data") pairs"
+mkdir -p "$out"
+cp "$model/config.json" "$model/model.safetensors" "$out/"
+"#;
+
+#[test]
+fn dpo_can_be_handed_to_an_external_trainer() {
+    let dir = common::scratch("run-external");
+    let config = write_setup(&dir);
+    let script = dir.join("stand-in-trainer.sh");
+    std::fs::write(&script, STAND_IN_TRAINER).unwrap();
+    let run = |command: &str| {
+        common::spar_host()
+            .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+            .arg("run")
+            .arg(&config)
+            .args([
+                "--force",
+                "--set",
+                "dpo.trainer=\"external\"",
+                "--set",
+                "dpo.external.format=\"trl\"",
+                "--set",
+                &format!("dpo.external.command=\"{command}\""),
+            ])
+            .output()
+            .unwrap()
+    };
+    let iter = dir.join("run/iter-1");
+
+    // A trainer that fails: the run stops, naming the stage and showing the trainer's output.
+    let failed = run("echo out of memory >&2; exit 3");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("dpo: the external trainer failed (exit status: 3)")
+            && stderr.contains("out of memory"),
+        "{stderr}"
+    );
+    assert!(!iter.join("actor").exists());
+
+    // One that exits 0 without a checkpoint.
+    let empty = run("true");
+    let stderr = String::from_utf8_lossy(&empty.stderr);
+    assert!(stderr.contains("left no usable checkpoint"), "{stderr}");
+
+    let ok = run(&format!(
+        "sh {} {{model}} {{data}} {{output}} {{beta}} {{lr}} {{loss_type}}",
+        script.display()
+    ));
+    let stderr = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{stderr}");
+    let log = std::fs::read_to_string(iter.join("dpo-trainer.log")).unwrap();
+    let pairs = std::fs::read_to_string(iter.join("pairs.jsonl")).unwrap();
+    assert_eq!(
+        log.trim(),
+        format!("training on {} pairs", pairs.lines().count())
+    );
+    assert!(iter.join("actor/config.json").is_file());
+    assert!(
+        iter.join("actor/tokenizer.json").is_file(),
+        "the tokenizer comes from the starting model"
+    );
+    let metrics = std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"trainer\":\"external\""), "{metrics}");
+}
+
+#[test]
+fn export_writes_an_iteration_for_each_trainer() {
+    let dir = common::scratch("run-export");
+    let config = write_setup(&dir);
+    let output = run_once(&config, None);
+    assert!(output.status.success());
+    for (format, file) in [
+        ("trl", "pairs.jsonl"),
+        ("llama-factory", "dataset_info.json"),
+        ("openrlhf", "sft.jsonl"),
+    ] {
+        let out = dir.join(format!("export-{format}"));
+        let exported = common::spar_host()
+            .args(["export", "--format", format, "--run"])
+            .arg(dir.join("run"))
+            .arg("--output")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            exported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&exported.stderr)
+        );
+        assert!(out.join(file).is_file(), "{format}: {file}");
+    }
+}

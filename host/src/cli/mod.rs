@@ -3,6 +3,7 @@
 mod bench;
 mod check;
 mod eval;
+mod export;
 pub mod generate;
 mod plugins;
 mod prompts;
@@ -50,6 +51,8 @@ enum Command {
     /// Train the actor (DPO) or the refiner (SFT/RFT).
     #[command(subcommand)]
     Train(train::TrainCommand),
+    /// Write one iteration's pairs and refiner examples for TRL, LLaMA-Factory or OpenRLHF.
+    Export(export::ExportArgs),
     /// Evaluate responses (IFEval) with verifier plugins.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Search(command) => steps::search_command(command),
         Command::Pairs(command) => steps::pairs_command(command),
         Command::Train(command) => train::run(command),
+        Command::Export(args) => export::run(args),
         Command::Eval(command) => eval::run(command),
         Command::Bench(command) => bench::run(command),
     };

@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 pub use crate::backend::openai::ServerConfig;
+pub use crate::train::external::ExternalTrainer;
 
 use crate::plugins::{PluginHost, World};
 use crate::spar::judge::JudgeMode;
@@ -190,6 +191,19 @@ pub struct DpoConfig {
     /// Optimizer steps between resumable checkpoints (weights and optimizer state), so a killed
     /// run resumes training mid-stage; 0: only the final checkpoint.
     pub save_every: usize,
+    /// `builtin` (this host's trainer) or `external` (the `[dpo.external]` command).
+    pub trainer: TrainerKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalTrainer>,
+}
+
+/// Who trains a stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainerKind {
+    #[default]
+    Builtin,
+    External,
 }
 
 impl Default for DpoConfig {
@@ -205,6 +219,8 @@ impl Default for DpoConfig {
             max_length: 2048,
             warmup_ratio: 0.1,
             save_every: 100,
+            trainer: TrainerKind::Builtin,
+            external: None,
         }
     }
 }
@@ -220,6 +236,10 @@ pub struct SftConfig {
     pub warmup_ratio: f64,
     /// As `dpo.save_every`.
     pub save_every: usize,
+    /// As `dpo.trainer`, with `[sft.external]`.
+    pub trainer: TrainerKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalTrainer>,
 }
 
 impl Default for SftConfig {
@@ -232,6 +252,8 @@ impl Default for SftConfig {
             max_length: 2048,
             warmup_ratio: 0.1,
             save_every: 100,
+            trainer: TrainerKind::Builtin,
+            external: None,
         }
     }
 }
@@ -423,6 +445,38 @@ pub fn validate(config: &RunConfig, base: &Path, host: &PluginHost) -> Vec<Strin
                 &format!("servers.{role}.timeout_s"),
                 "must be positive".into(),
             );
+        }
+    }
+    for (stage, kind, external) in [
+        ("dpo", config.dpo.trainer, &config.dpo.external),
+        ("sft", config.sft.trainer, &config.sft.external),
+    ] {
+        check(
+            kind != TrainerKind::External || external.is_some(),
+            &format!("{stage}.trainer"),
+            format!("`external` needs a [{stage}.external] table with `format` and `command`"),
+        );
+        if let Some(e) = external.as_ref().filter(|_| kind == TrainerKind::External) {
+            let known = [
+                "model",
+                "data",
+                "data_dir",
+                "output",
+                "beta",
+                "sft_weight",
+                "loss_type",
+                "lr",
+                "epochs",
+                "micro_batch",
+                "grad_accum",
+                "max_length",
+                "warmup_ratio",
+                "seed",
+            ];
+            let vars: Vec<(&str, String)> = known.iter().map(|k| (*k, String::new())).collect();
+            if let Err(e) = crate::train::external::render(&e.command, &vars) {
+                check(false, &format!("{stage}.external.command"), e.to_string());
+            }
         }
     }
     check(config.dpo.beta > 0.0, "dpo.beta", "must be positive".into());

@@ -189,7 +189,7 @@ pub fn write_hf_dir(dir: &Path, spec: &TinySpec) -> anyhow::Result<()> {
     std::fs::write(
         dir.join("generation_config.json"),
         serde_json::to_string_pretty(
-            &serde_json::json!({"eos_token_id": [258], "temperature": 0.7, "top_p": 0.9}),
+            &serde_json::json!({"eos_token_id": [258], "do_sample": true, "temperature": 0.7, "top_p": 0.9}),
         )?,
     )?;
     Ok(())

@@ -10,11 +10,13 @@ use candle_core::{DType, Device};
 use serde_json::{Value, json};
 
 use super::judge::Judger;
-use super::records::{JudgedSample, Sample, TreeRecord, read_jsonl, write_jsonl};
+use super::records::{
+    JudgedSample, PairRecord, Sample, SftRecord, TreeRecord, read_jsonl, write_jsonl,
+};
 use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::steps;
 use crate::backend::openai::OpenAiBackend;
-use crate::config::{self, RunConfig, ServerConfig};
+use crate::config::{self, ExternalTrainer, RunConfig, ServerConfig, TrainerKind};
 use crate::engine::chat_template::Message;
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
@@ -23,6 +25,8 @@ use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, builtin};
 use crate::progress;
 use crate::storage::PartialLog;
+use crate::train::export::StageData;
+use crate::train::external::train_external;
 use crate::train::optim::{AdamWConfig, Schedule};
 use crate::train::trainer::{Objective, TrainConfig, train};
 
@@ -460,9 +464,11 @@ fn print_summary(
                 "{} kept of {}, dropped {}",
                 s["pairs_kept"], s["pairs_built"], s["dropped"]
             ),
-            "dpo" | "rft" => s.get("skipped").map(|v| v.to_string()).unwrap_or_else(|| {
-                format!("{} steps, last loss {}", s["steps"], s["last"]["loss"])
-            }),
+            "dpo" | "rft" => match (s.get("skipped"), s.get("trainer")) {
+                (Some(why), _) => why.to_string(),
+                (None, Some(_)) => format!("external trainer: {}", s["command"]),
+                (None, None) => format!("{} steps, last loss {}", s["steps"], s["last"]["loss"]),
+            },
             "eval" => format!(
                 "held-out pass rate {:.3}",
                 s["pass_rate"].as_f64().unwrap_or(0.0)
@@ -552,6 +558,7 @@ fn training_stage(
     out: &Path,
     objective: &Objective,
     train_cfg: &TrainConfig,
+    external: Option<&ExternalTrainer>,
 ) -> anyhow::Result<PathBuf> {
     if out.join("config.json").exists() {
         return Ok(out.to_path_buf());
@@ -563,6 +570,42 @@ fn training_stage(
         return Ok(start.to_path_buf());
     }
     let started = Instant::now();
+    if let Some(trainer) = external {
+        let settings = external_settings(objective, train_cfg);
+        match objective {
+            Objective::Dpo { .. } => {
+                let pairs: Vec<PairRecord> = read_jsonl(data)?;
+                train_external(
+                    trainer,
+                    stage,
+                    &StageData::Pairs(&pairs),
+                    start,
+                    dir,
+                    out,
+                    &settings,
+                )?;
+            }
+            Objective::Sft => {
+                let examples: Vec<SftRecord> = read_jsonl(data)?;
+                train_external(
+                    trainer,
+                    stage,
+                    &StageData::Sft(&examples),
+                    start,
+                    dir,
+                    out,
+                    &settings,
+                )?;
+            }
+        }
+        run.metric(
+            iteration,
+            stage,
+            started.elapsed().as_secs_f64(),
+            json!({"trainer": "external", "command": std::fs::read_to_string(dir.join(format!("{stage}-command.txt")))?.trim()}),
+        )?;
+        return Ok(out.to_path_buf());
+    }
     // A stop mid-training left a periodic checkpoint: continue from it.
     let last = out.join("checkpoint-last");
     let resume = last
@@ -578,6 +621,36 @@ fn training_stage(
                "tokens_per_second": report.tokens_per_second}),
     )?;
     Ok(out.to_path_buf())
+}
+
+/// A stage's settings as the external trainer's command placeholders.
+fn external_settings(objective: &Objective, cfg: &TrainConfig) -> Vec<(&'static str, String)> {
+    let mut settings = vec![
+        ("lr", cfg.optimizer.lr.to_string()),
+        ("epochs", cfg.epochs.to_string()),
+        ("micro_batch", cfg.micro_batch.to_string()),
+        ("grad_accum", cfg.grad_accum.to_string()),
+        ("max_length", cfg.max_length.to_string()),
+        ("warmup_ratio", cfg.warmup_ratio.to_string()),
+        ("seed", cfg.seed.to_string()),
+    ];
+    if let Objective::Dpo {
+        beta,
+        sft_weight,
+        loss_type,
+    } = objective
+    {
+        settings.push(("beta", beta.to_string()));
+        settings.push(("sft_weight", sft_weight.to_string()));
+        settings.push((
+            "loss_type",
+            serde_json::to_value(loss_type)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        ));
+    }
+    settings
 }
 
 /// Record a training stage that had no data, once: a marker file makes a rerun skip it silently.
@@ -808,6 +881,9 @@ fn iterate(
             d.lr,
             cfg.seed ^ iteration as u64,
         ),
+        d.external
+            .as_ref()
+            .filter(|_| d.trainer == TrainerKind::External),
     )?;
     let s = &cfg.sft;
     let next_refiner = training_stage(
@@ -832,6 +908,9 @@ fn iterate(
             s.lr,
             cfg.seed ^ iteration as u64,
         ),
+        s.external
+            .as_ref()
+            .filter(|_| s.trainer == TrainerKind::External),
     )?;
     Ok((next_actor, next_refiner))
 }

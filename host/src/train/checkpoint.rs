@@ -88,6 +88,9 @@ fn write_hf_files(
     ] {
         if let Some(v) = value {
             generation.insert(key.into(), json!(v));
+            // transformers (5.x) refuses to save a config with sampling settings but greedy
+            // decoding, so a checkpoint trained further by it could not be saved.
+            generation.insert("do_sample".into(), json!(true));
         }
     }
     std::fs::write(

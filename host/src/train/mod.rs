@@ -3,6 +3,8 @@
 pub mod checkpoint;
 pub mod data;
 pub mod dpo;
+pub mod export;
+pub mod external;
 pub mod logprobs;
 pub mod optim;
 pub mod trainer;
