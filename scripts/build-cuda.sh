@@ -4,7 +4,8 @@
 # The GPU machines run driver 580 (CUDA 13.0); PTX from a newer nvcc would not load there, so the
 # toolkit stays at 13.0. The CPU build and CI never run this.
 #
-#   scripts/build-cuda.sh            -> target/cuda/release/spar-host
+#   scripts/build-cuda.sh   -> target/cuda/release/spar-host, packed as target/cuda-dist/spar-host.gz
+#   (then scripts/gpu-check.sh --prepare, and scripts/gpu-check.sh on the GPU machine)
 #
 # Env: SPAR_CUDA_CACHE (wheels and toolkit, default ~/.cache/spar-host/cuda-13.0),
 #      CUDA_COMPUTE_CAP (default 90), CARGO_TARGET_DIR (default target/cuda).
@@ -61,5 +62,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/cuda}"
 nvcc --version | tail -2
 cargo build --release -p spar-host --features cuda
 bin="$CARGO_TARGET_DIR/release/spar-host"
-echo "built $bin ($(du -h "$bin" | cut -f1)) in $(( $(date +%s) - started )) s; it needs at run time:"
+# What travels to the GPU machine: the stripped binary, gzipped (the kernels' PTX dominates).
+mkdir -p "$root/target/cuda-dist"
+strip -o "$root/target/cuda-dist/spar-host" "$bin"
+gzip -f -9 "$root/target/cuda-dist/spar-host"
+echo "built $bin in $(( $(date +%s) - started )) s -> target/cuda-dist/spar-host.gz ($(du -h "$root/target/cuda-dist/spar-host.gz" | cut -f1)); it needs at run time:"
 readelf -d "$bin" | grep NEEDED

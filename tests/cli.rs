@@ -203,3 +203,28 @@ fn bench_measures_a_verifier_call() {
         "{out}"
     );
 }
+
+/// `bench parity` is the GPU check's correctness step; on the CPU it must find no difference in
+/// f32 and only bf16-sized ones in bf16.
+#[test]
+fn bench_parity_is_exact_on_the_cpu_and_close_in_bf16() {
+    let parity = |dtype: &str| -> serde_json::Value {
+        let output = common::succeed(
+            common::spar_host().args(["bench", "parity", "--device", "cpu", "--dtype", dtype]),
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let exact = parity("f32");
+    assert_eq!(exact["logits_max_abs_diff"], 0.0, "{exact}");
+    assert_eq!(exact["dpo_updated_weights_max_abs_diff"], 0.0, "{exact}");
+    assert_eq!(exact["greedy_tokens_agreeing"], 32, "{exact}");
+    let bf16 = parity("bf16");
+    let diff = bf16["logits_max_abs_diff"].as_f64().unwrap();
+    let scale = bf16["logits_max_abs"].as_f64().unwrap();
+    assert!(diff > 0.0 && diff < 0.1 * scale, "{bf16}");
+    // AdamW's first step moves every weight by about lr, whatever the gradient's size.
+    assert!(
+        bf16["dpo_updated_weights_max_abs_diff"].as_f64().unwrap() <= 2.0 * 1e-3 + 1e-6,
+        "{bf16}"
+    );
+}

@@ -488,17 +488,12 @@ fn export_writes_an_iteration_for_each_trainer() {
         ("openrlhf", "sft.jsonl"),
     ] {
         let out = dir.join(format!("export-{format}"));
-        let exported = common::spar_host()
-            .args(["export", "--format", format, "--run"])
-            .arg(dir.join("run"))
-            .arg("--output")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            exported.status.success(),
-            "{}",
-            String::from_utf8_lossy(&exported.stderr)
+        common::succeed(
+            common::spar_host()
+                .args(["export", "--format", format, "--run"])
+                .arg(dir.join("run"))
+                .arg("--output")
+                .arg(&out),
         );
         assert!(out.join(file).is_file(), "{format}: {file}");
     }

@@ -521,3 +521,65 @@ fn a_non_finite_loss_stops_training_with_the_step_number() {
         "nothing half-trained is written as complete"
     );
 }
+
+#[test]
+fn bf16_compute_over_f32_master_weights_learns_the_pairs_and_saves_f32() {
+    use spar_host::engine::device::Precision;
+    let dir = model_dir("train-bf16");
+    let root = dir.parent().unwrap();
+    let pairs = pairs_file(root, 4);
+    let out = root.join("out");
+    let cfg = TrainConfig {
+        precision: Precision::Bf16,
+        ..dpo_config(30)
+    };
+    let report = train(&dir, &pairs, &out, &DPO, &cfg, None, &Device::Cpu).unwrap();
+    let (first, last) = (&report.metrics[0], report.metrics.last().unwrap());
+    // bf16 keeps ~3 significant digits: the first loss is still ln 2 + the SFT term, roughly.
+    assert!(
+        (first["loss"].as_f64().unwrap() - (0.693 + 0.1 * first["nll/chosen"].as_f64().unwrap()))
+            .abs()
+            < 0.05,
+        "{first}"
+    );
+    assert_eq!(last["rewards/accuracies"], 1.0, "{last}");
+    assert!(
+        last["loss"].as_f64().unwrap() < first["loss"].as_f64().unwrap(),
+        "{first} -> {last}"
+    );
+    let saved = loader::load(&out).unwrap();
+    assert!(
+        saved
+            .weights
+            .values()
+            .all(|w| w.dtype() == candle_core::DType::F32),
+        "master weights are saved in f32"
+    );
+}
+
+#[test]
+fn bf16_compute_changes_the_numbers_only_at_bf16_precision() {
+    let dir = model_dir("train-bf16-logps");
+    let t = trainable(&dir, &Device::Cpu).unwrap();
+    let seq = Sequence {
+        ids: (3..40).collect(),
+        trained: (3..40).map(|i| i >= 10).collect(),
+    };
+    let f32_sums: Vec<f32> = sequence_logps(&t.model, &[&seq], &Device::Cpu)
+        .unwrap()
+        .0
+        .to_vec1()
+        .unwrap();
+    let bf16 = t.model.clone().with_compute_dtype(DType::BF16);
+    let bf16_sums: Vec<f32> = sequence_logps(&bf16, &[&seq], &Device::Cpu)
+        .unwrap()
+        .0
+        .to_vec1()
+        .unwrap();
+    let diff = (f32_sums[0] - bf16_sums[0]).abs();
+    assert!(diff > 0.0, "bf16 compute must actually run in bf16");
+    assert!(
+        diff < 0.02 * f32_sums[0].abs(),
+        "{f32_sums:?} vs {bf16_sums:?}"
+    );
+}

@@ -88,3 +88,14 @@ pub fn tiny_run_inputs(dir: &std::path::Path) -> String {
     std::fs::write(dir.join("prompts.jsonl"), &prompts).unwrap();
     prompts
 }
+
+/// Run `command`, asserting it succeeds (its stderr is the failure message).
+pub fn succeed(command: &mut Command) -> std::process::Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}

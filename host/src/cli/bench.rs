@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Subcommand;
 
 use crate::engine::chat_template::Message;
+use crate::engine::device::Precision;
 use crate::engine::generate::{Request, generate};
 use crate::engine::loader;
 use crate::engine::sampling::SamplingParams;
@@ -38,6 +39,13 @@ pub enum BenchCommand {
         /// Timed runs per figure (after one warm-up); the median is reported.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Batch sizes above 1 to measure with sampling (the peer's prompts, repeated).
+        #[arg(long, value_delimiter = ',', default_value = "8")]
+        batches: Vec<usize>,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: Precision,
     },
     /// One DPO step as the PyTorch peer measures it: a chosen/rejected pair of `seq` random
     /// tokens sharing a `prompt_len` prompt; reference forward, policy forward and backward, AdamW.
@@ -50,6 +58,30 @@ pub enum BenchCommand {
         prompt_len: usize,
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Compute dtype; the weights and AdamW state stay f32.
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: Precision,
+    },
+    /// The same computations on the CPU (f32) and on `--device`: logits of a tiny random model
+    /// and one DPO step (loss and updated weights), as max absolute differences in JSON.
+    Parity {
+        #[arg(long)]
+        device: String,
+        #[arg(long, value_enum, default_value = "f32")]
+        dtype: Precision,
+    },
+    /// An HF model directory with the architecture, tokenizer and chat template of `--like` and
+    /// seeded random weights (std 0.02): a stand-in for throughput measurements where the real
+    /// weights cannot travel.
+    MakeModel {
+        #[arg(long)]
+        like: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Next-token logits of a model for token ids, as JSON (for cross-checks with other
     /// frameworks: `scripts/check-transformers.sh`).
@@ -85,13 +117,44 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             model,
             new_tokens,
             runs,
-        } => bench_generate(&model, new_tokens, runs),
+            batches,
+            device,
+            dtype,
+        } => bench_generate(
+            &model,
+            new_tokens,
+            runs,
+            &batches,
+            &crate::engine::device::parse(&device)?,
+            dtype,
+        ),
         BenchCommand::Dpo {
             model,
             seq,
             prompt_len,
             runs,
-        } => bench_dpo(&model, seq, prompt_len, runs),
+            device,
+            dtype,
+        } => bench_dpo(
+            &model,
+            (seq, prompt_len, runs),
+            &crate::engine::device::parse(&device)?,
+            dtype,
+        ),
+        BenchCommand::Parity { device, dtype } => {
+            super::parity::run(&crate::engine::device::parse(&device)?, dtype)
+        }
+        BenchCommand::MakeModel { like, output, seed } => {
+            let loaded = loader::load_architecture(&like)?;
+            let weights = crate::engine::tiny::weights_with_std(&loaded.config, seed, 0.02)?;
+            crate::train::checkpoint::save_hf_dir(&output, &loaded, &weights, 4 << 30, &[])?;
+            eprintln!(
+                "{}: random weights (seed {seed}) in the shape of {}",
+                output.display(),
+                like.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Logits { model, ids } => {
             let device = candle_core::Device::Cpu;
             let loaded = loader::load(&model)?;
@@ -182,10 +245,12 @@ fn bench_generate(
     model_path: &std::path::Path,
     new_tokens: usize,
     runs: usize,
+    batches: &[usize],
+    device: &candle_core::Device,
+    dtype: Precision,
 ) -> anyhow::Result<ExitCode> {
-    let device = candle_core::Device::Cpu;
     let loaded = loader::load(model_path)?;
-    let model = loaded.transformer(candle_core::DType::F32, &device)?;
+    let model = loaded.transformer(dtype.dtype(), device)?;
     let template = loaded.template.as_ref().ok_or_else(|| {
         anyhow::anyhow!("{}: the model has no chat template", model_path.display())
     })?;
@@ -207,7 +272,7 @@ fn bench_generate(
     };
     let time = |requests: &[Request]| -> anyhow::Result<f64> {
         let started = Instant::now();
-        let out = generate(&model, &loaded.tokenizer, requests, &device)?;
+        let out = generate(&model, &loaded.tokenizer, requests, device)?;
         debug_assert!(
             out.iter()
                 .all(|c| c.token_ids.len() == requests[0].max_new_tokens)
@@ -226,41 +291,8 @@ fn bench_generate(
         let tn = time(&full)?;
         decode1.push((new_tokens - 1) as f64 / (tn - t1));
     }
-
-    let prompts8: Vec<Vec<u32>> = PROMPTS8
-        .iter()
-        .map(|p| prompt(p))
-        .collect::<anyhow::Result<_>>()?;
-    let batch = |n: usize| -> Vec<Request> {
-        prompts8
-            .iter()
-            .enumerate()
-            .map(|(i, ids)| {
-                request(
-                    ids.clone(),
-                    n,
-                    SamplingParams {
-                        temperature: 0.9,
-                        top_p: 0.9,
-                        top_k: 0,
-                        seed: i as u64,
-                    },
-                )
-            })
-            .collect()
-    };
-    let (one8, full8) = (batch(1), batch(new_tokens));
-    time(&one8)?;
-    time(&full8)?;
-    let (mut generated8, mut decode8) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
-        let t1 = time(&one8)?;
-        let tn = time(&full8)?;
-        generated8.push((8 * new_tokens) as f64 / tn);
-        decode8.push((8 * (new_tokens - 1)) as f64 / (tn - t1));
-    }
     println!(
-        "model         {} ({} prompt tokens for batch 1)",
+        "model         {} ({} prompt tokens for batch 1), {dtype:?} on {device:?}",
         model_path.display(),
         haiku.len()
     );
@@ -268,24 +300,57 @@ fn bench_generate(
         "batch 1 greedy, decode tok/s (prefill excluded)      {:.1}",
         median(decode1.clone())
     );
-    println!(
-        "batch 8 T=0.9 top-p 0.9, generated tok/s            {:.1}",
-        median(generated8.clone())
-    );
-    println!(
-        "batch 8 T=0.9 top-p 0.9, decode tok/s (excl. prefill) {:.1}",
-        median(decode8.clone())
-    );
-    println!(
-        "{}",
-        serde_json::json!({
-            "gen1_decode_tok_s": median(decode1),
-            "gen8_generated_tok_s": median(generated8),
-            "gen8_decode_tok_s": median(decode8),
-            "new_tokens": new_tokens,
-            "runs": runs,
-        })
-    );
+    let mut figures = serde_json::json!({
+        "gen1_decode_tok_s": median(decode1),
+        "new_tokens": new_tokens,
+        "runs": runs,
+        "dtype": format!("{dtype:?}").to_lowercase(),
+    });
+
+    let prompts8: Vec<Vec<u32>> = PROMPTS8
+        .iter()
+        .map(|p| prompt(p))
+        .collect::<anyhow::Result<_>>()?;
+    for &b in batches.iter().filter(|&&b| b > 1) {
+        // The peer's 8 prompts, repeated to fill the batch, each with its own seed.
+        let batch = |n: usize| -> Vec<Request> {
+            (0..b)
+                .map(|i| {
+                    request(
+                        prompts8[i % prompts8.len()].clone(),
+                        n,
+                        SamplingParams {
+                            temperature: 0.9,
+                            top_p: 0.9,
+                            top_k: 0,
+                            seed: i as u64,
+                        },
+                    )
+                })
+                .collect()
+        };
+        let (first, all) = (batch(1), batch(new_tokens));
+        time(&first)?;
+        time(&all)?;
+        let (mut generated, mut decode) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let t1 = time(&first)?;
+            let tn = time(&all)?;
+            generated.push((b * new_tokens) as f64 / tn);
+            decode.push((b * (new_tokens - 1)) as f64 / (tn - t1));
+        }
+        println!(
+            "batch {b} T=0.9 top-p 0.9, generated tok/s {:>14.1}",
+            median(generated.clone())
+        );
+        println!(
+            "batch {b} T=0.9 top-p 0.9, decode tok/s (excl. prefill) {:.1}",
+            median(decode.clone())
+        );
+        figures[format!("gen{b}_generated_tok_s")] = serde_json::json!(median(generated));
+        figures[format!("gen{b}_decode_tok_s")] = serde_json::json!(median(decode));
+    }
+    println!("{figures}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -302,55 +367,89 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn bench_dpo(
-    model_path: &std::path::Path,
-    seq: usize,
-    prompt_len: usize,
-    runs: usize,
-) -> anyhow::Result<ExitCode> {
-    use crate::train::data::Sequence;
-    use crate::train::dpo::{LossType, dpo_loss};
-    use crate::train::logprobs::sequence_logps;
-    use crate::train::optim::{AdamW, AdamWConfig};
-    let device = candle_core::Device::Cpu;
-    let t = crate::train::trainer::trainable(model_path, &device)?;
-    let reference = t.loaded.transformer(candle_core::DType::F32, &device)?;
-    let vocab = t.loaded.config.vocab_size as u64;
-    let mut rng = crate::engine::sampling::Rng::new(0);
-    let mut chosen: Vec<u32> = (0..seq)
-        .map(|_| 3 + (rng.next_u64() % (vocab - 3)) as u32)
-        .collect();
-    let mut rejected: Vec<u32> = (0..seq)
-        .map(|_| 3 + (rng.next_u64() % (vocab - 3)) as u32)
-        .collect();
-    rejected[..prompt_len].copy_from_slice(&chosen[..prompt_len]);
-    chosen.truncate(seq);
-    let trained: Vec<bool> = (0..seq).map(|i| i >= prompt_len).collect();
-    let pair = [
-        Sequence {
-            ids: chosen,
-            trained: trained.clone(),
-        },
-        Sequence {
-            ids: rejected,
-            trained,
-        },
-    ];
-    let batch: Vec<&Sequence> = pair.iter().collect();
-    let mut optimizer = AdamW::new(
-        t.params.clone(),
-        AdamWConfig {
-            lr: 1e-6,
-            ..AdamWConfig::default()
-        },
-    )?;
-    let mut step = || -> anyhow::Result<[f64; 5]> {
-        let t0 = Instant::now();
-        let (r, _) = sequence_logps(&reference, &batch, &device)?;
-        let t1 = Instant::now();
-        let (p, counts) = sequence_logps(&t.model, &batch, &device)?;
+/// One DPO step on a fixed seeded pair of random token sequences, as the PyTorch peer measures
+/// it (shared by `bench dpo` and `bench parity`).
+pub(super) struct DpoStep<'d> {
+    t: crate::train::trainer::Trainable,
+    reference: crate::engine::model::Transformer,
+    pair: [crate::train::data::Sequence; 2],
+    optimizer: crate::train::optim::AdamW,
+    lr: f64,
+    device: &'d candle_core::Device,
+}
+
+impl<'d> DpoStep<'d> {
+    pub(super) fn new(
+        model_path: &std::path::Path,
+        (seq, prompt_len): (usize, usize),
+        lr: f64,
+        device: &'d candle_core::Device,
+        dtype: Precision,
+    ) -> anyhow::Result<Self> {
+        use crate::train::data::Sequence;
+        use crate::train::optim::{AdamW, AdamWConfig};
+        let mut t = crate::train::trainer::trainable(model_path, device)?;
+        if dtype != Precision::F32 {
+            t.model = t.model.with_compute_dtype(dtype.dtype());
+        }
+        // The frozen reference holds its weights in the compute dtype.
+        let reference = t.loaded.transformer(dtype.dtype(), device)?;
+        let vocab = t.loaded.config.vocab_size as u64;
+        let mut rng = crate::engine::sampling::Rng::new(0);
+        let mut random = |n: usize| -> Vec<u32> {
+            (0..n)
+                .map(|_| 3 + (rng.next_u64() % (vocab - 3)) as u32)
+                .collect()
+        };
+        let chosen = random(seq);
+        let mut rejected = random(seq);
+        rejected[..prompt_len].copy_from_slice(&chosen[..prompt_len]);
+        let trained: Vec<bool> = (0..seq).map(|i| i >= prompt_len).collect();
+        let pair = [
+            Sequence {
+                ids: chosen,
+                trained: trained.clone(),
+            },
+            Sequence {
+                ids: rejected,
+                trained,
+            },
+        ];
+        let optimizer = AdamW::new(
+            t.params.clone(),
+            AdamWConfig {
+                lr,
+                ..AdamWConfig::default()
+            },
+        )?;
+        Ok(Self {
+            t,
+            reference,
+            pair,
+            optimizer,
+            lr,
+            device,
+        })
+    }
+
+    /// One step: the seconds of (reference forward, policy forward, backward, AdamW, total) and
+    /// the loss.
+    pub(super) fn run(&mut self) -> anyhow::Result<([f64; 5], f32)> {
+        use crate::train::dpo::{LossType, dpo_loss};
+        use crate::train::logprobs::sequence_logps;
+        let device = self.device;
+        // GPU work is asynchronous: each phase ends when the device has finished it.
+        let now = || -> anyhow::Result<Instant> {
+            device.synchronize()?;
+            Ok(Instant::now())
+        };
+        let batch: Vec<&crate::train::data::Sequence> = self.pair.iter().collect();
+        let t0 = now()?;
+        let (r, _) = sequence_logps(&self.reference, &batch, device)?;
+        let t1 = now()?;
+        let (p, counts) = sequence_logps(&self.t.model, &batch, device)?;
         let pick = |x: &candle_core::Tensor, i: usize| x.narrow(0, i, 1);
-        let tokens = candle_core::Tensor::new(&[counts[0] as f32], &device)?;
+        let tokens = candle_core::Tensor::new(&[counts[0] as f32], device)?;
         let out = dpo_loss(
             &pick(&p, 0)?,
             &pick(&p, 1)?,
@@ -361,19 +460,53 @@ fn bench_dpo(
             0.0,
             LossType::Sigmoid,
         )?;
-        let t2 = Instant::now();
+        let t2 = now()?;
         let grads = out.loss.backward()?;
-        let t3 = Instant::now();
-        let by_name = t
+        let t3 = now()?;
+        let by_name = self
+            .t
             .params
             .iter()
             .filter_map(|(n, v)| grads.get(v.as_tensor()).map(|g| (n.clone(), g.clone())))
             .collect();
-        optimizer.step(&by_name, 1e-6)?;
-        let t4 = Instant::now();
+        self.optimizer.step(&by_name, self.lr)?;
+        let t4 = now()?;
+        let loss = out
+            .loss
+            .to_dtype(candle_core::DType::F32)?
+            .to_scalar::<f32>()?;
         let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
-        Ok([s(t0, t1), s(t1, t2), s(t2, t3), s(t3, t4), s(t0, t4)])
-    };
+        Ok((
+            [s(t0, t1), s(t1, t2), s(t2, t3), s(t3, t4), s(t0, t4)],
+            loss,
+        ))
+    }
+
+    /// The current weights, on the CPU in f32.
+    pub(super) fn weights(&self) -> anyhow::Result<Vec<(String, candle_core::Tensor)>> {
+        self.t
+            .params
+            .iter()
+            .map(|(n, v)| {
+                Ok((
+                    n.clone(),
+                    v.as_tensor()
+                        .to_dtype(candle_core::DType::F32)?
+                        .to_device(&candle_core::Device::Cpu)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+fn bench_dpo(
+    model_path: &std::path::Path,
+    (seq, prompt_len, runs): (usize, usize, usize),
+    device: &candle_core::Device,
+    dtype: Precision,
+) -> anyhow::Result<ExitCode> {
+    let mut dpo = DpoStep::new(model_path, (seq, prompt_len), 1e-6, device, dtype)?;
+    let mut step = || dpo.run().map(|(phases, _)| phases);
     step()?;
     let mut phases = Vec::new();
     for _ in 0..runs {
@@ -382,7 +515,7 @@ fn bench_dpo(
     let med = |k: usize| median(phases.iter().map(|p| p[k]).collect());
     let total = med(4);
     println!(
-        "DPO step, 2 x {seq} tokens ({prompt_len}-token shared prompt), f32, median of {runs}"
+        "DPO step, 2 x {seq} tokens ({prompt_len}-token shared prompt), {dtype:?} compute on {device:?}, median of {runs}"
     );
     println!("reference forward   {:.3} s", med(0));
     println!("policy forward      {:.3} s", med(1));

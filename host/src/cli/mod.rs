@@ -5,6 +5,7 @@ mod check;
 mod eval;
 mod export;
 pub mod generate;
+mod parity;
 mod plugins;
 mod prompts;
 mod steps;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::engine::device::Precision;
 use crate::train::dpo::LossType;
 use crate::train::optim::{AdamWConfig, Schedule};
 use crate::train::trainer::{Objective, TrainConfig, train};
@@ -81,6 +82,9 @@ pub struct CommonArgs {
     resume: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Compute dtype (`bf16` on a GPU); weights and optimizer state stay f32.
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: Precision,
 }
 
 fn config(common: &CommonArgs, lr: f64, default_schedule: Schedule) -> TrainConfig {
@@ -100,6 +104,7 @@ fn config(common: &CommonArgs, lr: f64, default_schedule: Schedule) -> TrainConf
         seed: common.seed,
         save_every: common.save_every,
         max_steps: common.max_steps,
+        precision: common.dtype,
         ..TrainConfig::default()
     }
 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 pub use crate::backend::openai::ServerConfig;
+pub use crate::engine::device::Precision;
 pub use crate::train::external::ExternalTrainer;
 
 use crate::plugins::{PluginHost, World};
@@ -25,6 +26,9 @@ pub struct RunConfig {
     pub iterations: usize,
     #[serde(default = "cpu")]
     pub device: String,
+    /// `f32` or `bf16`: generation runs in it; training computes in it over f32 master weights.
+    #[serde(default)]
+    pub dtype: Precision,
     pub models: Models,
     pub prompts: Prompts,
     #[serde(default)]

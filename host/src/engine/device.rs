@@ -24,3 +24,33 @@ pub fn parse(name: &str) -> anyhow::Result<Device> {
         other => bail!("unknown device `{other}` (expected cpu, cuda or cuda:N)"),
     }
 }
+
+/// The dtype models compute in. Generation loads the weights in it; training keeps f32 master
+/// weights and f32 optimizer state and computes forward and backward in it.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    F32,
+    /// bfloat16: the GPU default; on the CPU it works but is slow.
+    Bf16,
+}
+
+impl Precision {
+    pub fn dtype(self) -> candle_core::DType {
+        match self {
+            Precision::F32 => candle_core::DType::F32,
+            Precision::Bf16 => candle_core::DType::BF16,
+        }
+    }
+}

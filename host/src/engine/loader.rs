@@ -77,7 +77,7 @@ fn require(dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
 /// Load a model from an HF directory or a GGUF file.
 pub fn load(path: &Path) -> anyhow::Result<LoadedModel> {
     if path.is_dir() {
-        load_hf_dir(path)
+        load_hf_dir(path, true)
     } else if path.is_file() {
         super::gguf::load(path)
     } else {
@@ -85,10 +85,26 @@ pub fn load(path: &Path) -> anyhow::Result<LoadedModel> {
     }
 }
 
-fn load_hf_dir(dir: &Path) -> anyhow::Result<LoadedModel> {
+/// Config, tokenizer, template and generation defaults without the weights (`weights` is
+/// empty); an HF directory needs no weight files for this.
+pub fn load_architecture(path: &Path) -> anyhow::Result<LoadedModel> {
+    if path.is_dir() {
+        load_hf_dir(path, false)
+    } else {
+        let mut loaded = load(path)?;
+        loaded.weights.clear();
+        Ok(loaded)
+    }
+}
+
+fn load_hf_dir(dir: &Path, with_weights: bool) -> anyhow::Result<LoadedModel> {
     let config = ModelConfig::from_file(&require(dir, "config.json")?)?;
     let tokenizer = Tokenizer::from_file(&require(dir, "tokenizer.json")?)?;
-    let weights = load_safetensors(dir)?;
+    let weights = if with_weights {
+        load_safetensors(dir)?
+    } else {
+        HashMap::new()
+    };
     let tokenizer_config = read_json_if_present(&dir.join("tokenizer_config.json"))?;
     let token_text = |key: &str| -> String {
         match tokenizer_config.as_ref().and_then(|c| c.get(key)) {

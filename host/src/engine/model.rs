@@ -25,6 +25,15 @@ impl Linear {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let w = self.inner.weight();
+        if w.dtype() != x.dtype() {
+            // Mixed precision: f32 master weights, cast (differentiably) to the compute dtype.
+            let w = w.to_dtype(x.dtype())?;
+            let y = x.broadcast_matmul(&w.t()?)?;
+            return match self.inner.bias() {
+                Some(b) => y.broadcast_add(&b.to_dtype(x.dtype())?),
+                None => Ok(y),
+            };
+        }
         if small_matmul::applies(x, w) {
             let y = small_matmul::matmul_t(x, w)?;
             return match self.inner.bias() {
@@ -105,6 +114,7 @@ impl Rope {
         let flat = positions.flatten_all()?;
         let cos = self.cos.index_select(&flat, 0)?.reshape((b, 1, t, d))?;
         let sin = self.sin.index_select(&flat, 0)?.reshape((b, 1, t, d))?;
+        let (cos, sin) = (cos.to_dtype(x.dtype())?, sin.to_dtype(x.dtype())?);
         let half = d / 2;
         let x1 = x.narrow(D::Minus1, 0, half)?;
         let x2 = x.narrow(D::Minus1, half, half)?;
@@ -309,6 +319,9 @@ pub struct Transformer {
     lm_head: Linear,
     rope: Rope,
     config: ModelConfig,
+    /// Activations' dtype when it differs from the weights' (mixed-precision training: f32
+    /// master weights, bf16 compute).
+    compute_dtype: Option<DType>,
 }
 
 impl Transformer {
@@ -354,7 +367,15 @@ impl Transformer {
             lm_head,
             rope: Rope::new(config, vb.dtype(), vb.device())?,
             config: config.clone(),
+            compute_dtype: None,
         })
+    }
+
+    /// Compute in `dtype` (e.g. bf16 on a GPU) while the weights keep theirs (f32 master
+    /// weights for training); gradients flow back through the casts into the f32 weights.
+    pub fn with_compute_dtype(mut self, dtype: DType) -> Self {
+        self.compute_dtype = Some(dtype);
+        self
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -378,6 +399,9 @@ impl Transformer {
         last_only: bool,
     ) -> Result<Tensor> {
         let mut x = self.embed_tokens.forward(input_ids)?;
+        if let Some(dtype) = self.compute_dtype {
+            x = x.to_dtype(dtype)?;
+        }
         for (i, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let residual = x.clone();

@@ -84,7 +84,18 @@ pub fn config(spec: &TinySpec) -> ModelConfig {
 
 /// Random weights (normal, std 0.2; norms near 1), named as in HF checkpoints.
 pub fn weights(cfg: &ModelConfig, seed: u64) -> anyhow::Result<HashMap<String, Tensor>> {
+    weights_with_std(cfg, seed, 0.2)
+}
+
+/// Seeded random weights for any config: matrices with standard deviation `std` (biases half of
+/// it), norms near 1.
+pub fn weights_with_std(
+    cfg: &ModelConfig,
+    seed: u64,
+    std: f32,
+) -> anyhow::Result<HashMap<String, Tensor>> {
     let mut rng = Rng::new(seed);
+    let scale = std / 0.2;
     let mut normal = |shape: &[usize], mean: f32, std: f32| -> anyhow::Result<Tensor> {
         let n: usize = shape.iter().product();
         let data: Vec<f32> = (0..n)
@@ -106,7 +117,7 @@ pub fn weights(cfg: &ModelConfig, seed: u64) -> anyhow::Result<HashMap<String, T
     let mut w = HashMap::new();
     w.insert(
         "model.embed_tokens.weight".into(),
-        normal(&[v, h], 0.0, 0.2)?,
+        normal(&[v, h], 0.0, 0.2 * scale)?,
     );
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
@@ -120,50 +131,50 @@ pub fn weights(cfg: &ModelConfig, seed: u64) -> anyhow::Result<HashMap<String, T
         );
         w.insert(
             format!("{p}.self_attn.q_proj.weight"),
-            normal(&[q, h], 0.0, 0.2)?,
+            normal(&[q, h], 0.0, 0.2 * scale)?,
         );
         w.insert(
             format!("{p}.self_attn.k_proj.weight"),
-            normal(&[kv, h], 0.0, 0.2)?,
+            normal(&[kv, h], 0.0, 0.2 * scale)?,
         );
         w.insert(
             format!("{p}.self_attn.v_proj.weight"),
-            normal(&[kv, h], 0.0, 0.2)?,
+            normal(&[kv, h], 0.0, 0.2 * scale)?,
         );
         w.insert(
             format!("{p}.self_attn.o_proj.weight"),
-            normal(&[h, q], 0.0, 0.2)?,
+            normal(&[h, q], 0.0, 0.2 * scale)?,
         );
         if cfg.qkv_bias() {
             w.insert(
                 format!("{p}.self_attn.q_proj.bias"),
-                normal(&[q], 0.0, 0.1)?,
+                normal(&[q], 0.0, 0.1 * scale)?,
             );
             w.insert(
                 format!("{p}.self_attn.k_proj.bias"),
-                normal(&[kv], 0.0, 0.1)?,
+                normal(&[kv], 0.0, 0.1 * scale)?,
             );
             w.insert(
                 format!("{p}.self_attn.v_proj.bias"),
-                normal(&[kv], 0.0, 0.1)?,
+                normal(&[kv], 0.0, 0.1 * scale)?,
             );
         }
         w.insert(
             format!("{p}.mlp.gate_proj.weight"),
-            normal(&[i, h], 0.0, 0.2)?,
+            normal(&[i, h], 0.0, 0.2 * scale)?,
         );
         w.insert(
             format!("{p}.mlp.up_proj.weight"),
-            normal(&[i, h], 0.0, 0.2)?,
+            normal(&[i, h], 0.0, 0.2 * scale)?,
         );
         w.insert(
             format!("{p}.mlp.down_proj.weight"),
-            normal(&[h, i], 0.0, 0.2)?,
+            normal(&[h, i], 0.0, 0.2 * scale)?,
         );
     }
     w.insert("model.norm.weight".into(), normal(&[h], 1.0, 0.05)?);
     if !cfg.tie_word_embeddings {
-        w.insert("lm_head.weight".into(), normal(&[v, h], 0.0, 0.2)?);
+        w.insert("lm_head.weight".into(), normal(&[v, h], 0.0, 0.2 * scale)?);
     }
     Ok(w)
 }

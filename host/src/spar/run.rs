@@ -16,7 +16,7 @@ use super::records::{
 use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::steps;
 use crate::backend::openai::OpenAiBackend;
-use crate::config::{self, ExternalTrainer, RunConfig, ServerConfig, TrainerKind};
+use crate::config::{self, ExternalTrainer, Precision, RunConfig, ServerConfig, TrainerKind};
 use crate::engine::chat_template::Message;
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
@@ -35,9 +35,9 @@ struct Model {
     transformer: Transformer,
 }
 
-fn load_model(path: &Path, device: &Device) -> anyhow::Result<Model> {
+fn load_model(path: &Path, device: &Device, dtype: DType) -> anyhow::Result<Model> {
     let loaded = loader::load(path)?;
-    let transformer = loaded.transformer(DType::F32, device)?;
+    let transformer = loaded.transformer(dtype, device)?;
     Ok(Model {
         loaded,
         transformer,
@@ -89,7 +89,11 @@ impl Run {
             self.ensure_served(role, checkpoint)?;
             return Ok(None);
         }
-        Ok(Some(load_model(checkpoint, &self.device)?))
+        Ok(Some(load_model(
+            checkpoint,
+            &self.device,
+            self.config.dtype.dtype(),
+        )?))
     }
 
     /// A sampler for `role`: its server's, or the embedded engine on `model`.
@@ -677,6 +681,7 @@ fn train_config(
     schedule: Schedule,
     lr: f64,
     seed: u64,
+    precision: Precision,
 ) -> TrainConfig {
     TrainConfig {
         epochs,
@@ -691,6 +696,7 @@ fn train_config(
         },
         seed,
         save_every,
+        precision,
         ..TrainConfig::default()
     }
 }
@@ -880,6 +886,7 @@ fn iterate(
             Schedule::Linear,
             d.lr,
             cfg.seed ^ iteration as u64,
+            cfg.dtype,
         ),
         d.external
             .as_ref()
@@ -907,6 +914,7 @@ fn iterate(
             Schedule::Constant,
             s.lr,
             cfg.seed ^ iteration as u64,
+            cfg.dtype,
         ),
         s.external
             .as_ref()

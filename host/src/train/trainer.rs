@@ -18,6 +18,7 @@ use super::data::{self, DataReport, PairSequences, Sequence};
 use super::dpo::{DpoMetrics, LossType, dpo_loss};
 use super::logprobs::sequence_logps;
 use super::optim::{AdamW, AdamWConfig, Schedule, learning_rate};
+use crate::engine::device::Precision;
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
 use crate::engine::sampling::Rng;
@@ -50,6 +51,9 @@ pub struct TrainConfig {
     pub max_steps: Option<usize>,
     /// Shard safetensors files above this many bytes.
     pub shard_bytes: usize,
+    /// Compute dtype of forward and backward (weights and optimizer state stay f32).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -66,6 +70,7 @@ impl Default for TrainConfig {
             save_every: 0,
             max_steps: None,
             shard_bytes: 4 << 30,
+            precision: Precision::F32,
         }
     }
 }
@@ -267,7 +272,10 @@ pub fn train(
     if cfg.micro_batch == 0 || cfg.grad_accum == 0 || cfg.epochs == 0 {
         bail!("micro_batch, grad_accum and epochs must be at least 1");
     }
-    let t = trainable(model_path, device)?;
+    let mut t = trainable(model_path, device)?;
+    if cfg.precision != Precision::F32 {
+        t.model = t.model.with_compute_dtype(cfg.precision.dtype());
+    }
     let template = t.loaded.template.as_ref().with_context(|| {
         format!(
             "{}: the model has no chat template to format training data",
@@ -276,7 +284,8 @@ pub fn train(
     })?;
     let data_bytes = std::fs::read(data_path)
         .with_context(|| format!("{}: cannot read", data_path.display()))?;
-    let settings = serde_json::to_vec(&(objective, cfg.max_length, template.source()))?;
+    let settings =
+        serde_json::to_vec(&(objective, cfg.max_length, template.source(), cfg.precision))?;
     let start_fingerprint = fingerprint(&t.params, &[&data_bytes, &settings])?;
     let (examples, report) = match objective {
         Objective::Dpo { .. } => {
