@@ -50,7 +50,11 @@ impl Judge for DirectJudge {
         }
         let mut answer = text.trim();
         for label in ANSWER_LABELS {
-            if answer.len() >= label.len() && answer[..label.len()].eq_ignore_ascii_case(label) {
+            // `get`, not indexing: the reply may start with a multi-byte character.
+            if answer
+                .get(..label.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(label))
+            {
                 answer = answer[label.len()..].trim_start();
                 break;
             }
@@ -94,6 +98,11 @@ mod tests {
             Some("hi")
         );
         assert_eq!(DirectJudge::parse_refinement("   \n"), None);
+        // Found by llama.cpp's server: a reply starting with multi-byte characters.
+        assert_eq!(
+            DirectJudge::parse_refinement("🌱✨🌱 hello").as_deref(),
+            Some("🌱✨🌱 hello")
+        );
         assert_eq!(
             DirectJudge::parse_judgment(&format!("fine\n{JUDGEMENT_MARKER} Yes")),
             Some(true)
