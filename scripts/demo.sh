@@ -16,8 +16,8 @@ export SPAR_PLUGIN_DIR=$PWD/target/plugins
 mkdir -p target/demo
 MODEL=$(scripts/fetch-demo-model.sh)
 ln -sf "$MODEL" target/demo/SmolLM2-135M-Instruct.Q4_1.gguf
-"$BIN" prompts synth --tasks data/synth-tasks.txt --n 12 --seed 1 --output target/demo/prompts.jsonl \
-  --held-out 8 --held-out-output target/demo/heldout.jsonl
+"$BIN" prompts synth --tasks data/synth-tasks.txt --n 24 --seed 1 --output target/demo/prompts.jsonl \
+  --held-out 16 --held-out-output target/demo/heldout.jsonl
 "$BIN" check configs/demo.toml
 "$BIN" run configs/demo.toml
 echo
