@@ -205,3 +205,23 @@ fn the_shipped_configs_parse() {
         assert!(config.iterations >= 1, "{name}");
     }
 }
+
+#[test]
+fn malformed_prompt_lines_are_named_by_line() {
+    let dir = setup("config-bad-prompts");
+    std::fs::write(
+        dir.join("prompts.jsonl"),
+        "{\"prompt\": \"fine\"}\n{\"text\": \"no prompt key\"}\n\n{\"prompt\": \"cut\n",
+    )
+    .unwrap();
+    let (code, text) = check(&dir, GOOD, &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("prompts.train: prompts.jsonl:2: no `prompt` string"),
+        "{text}"
+    );
+    assert!(
+        text.contains("prompts.train: prompts.jsonl:4: not JSON (EOF while parsing a string"),
+        "{text}"
+    );
+}

@@ -315,6 +315,39 @@ fn one_line(text: &str) -> String {
 
 /// Every problem in a loaded config, each as `key.path: message`, relative paths resolved
 /// against `base` (the config file's folder).
+/// Lines of a prompts file that are not JSON objects with a `prompt` string, as `FILE:LINE: why`
+/// (at most five, then a count).
+fn prompt_file_problems(path: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    let mut more = 0;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let why = match serde_json::from_str::<serde_json::Value>(line) {
+            Err(e) => Some(format!("not JSON ({e})")),
+            Ok(v) if !v.get("prompt").is_some_and(|p| p.is_string()) => {
+                Some("no `prompt` string".to_string())
+            }
+            Ok(_) => None,
+        };
+        if let Some(why) = why {
+            if problems.len() < 5 {
+                problems.push(format!("{}:{}: {why}", path.display(), i + 1));
+            } else {
+                more += 1;
+            }
+        }
+    }
+    if more > 0 {
+        problems.push(format!("{}: {more} more bad lines", path.display()));
+    }
+    problems
+}
+
 pub fn validate(config: &RunConfig, base: &Path, host: &PluginHost) -> Vec<String> {
     let mut problems = Vec::new();
     let mut check = |ok: bool, key: &str, message: String| {
@@ -355,6 +388,9 @@ pub fn validate(config: &RunConfig, base: &Path, host: &PluginHost) -> Vec<Strin
         if let Some(path) = path {
             let p = resolve(path);
             check(p.is_file(), key, format!("{} does not exist", p.display()));
+            for problem in prompt_file_problems(&p) {
+                check(false, key, problem);
+            }
         }
     }
     let positive = |v: usize| v >= 1;
