@@ -314,7 +314,7 @@ pub struct PairsCommand {
     #[arg(long)]
     output: PathBuf,
     /// Pair-filter plugins, applied in order (default: filter-dedup, filter-value-gap,
-    /// filter-edit-distance). Pass `--filter none` for no filtering.
+    /// filter-edit-distance, filter-echo). Pass `--filter none` for no filtering.
     #[arg(long = "filter")]
     filters: Vec<String>,
     /// JSON settings per filter, as `PLUGIN_NAME=JSON` (e.g. `filter-value-gap={"min_gap":0.3}`).
@@ -326,10 +326,15 @@ pub fn pairs_command(command: PairsCommand) -> anyhow::Result<ExitCode> {
     let trees: Vec<TreeRecord> = read_jsonl(&command.input)?;
     let host = PluginHost::new(Limits::default())?;
     let paths: Vec<PathBuf> = if command.filters.is_empty() {
-        ["filter-dedup", "filter-value-gap", "filter-edit-distance"]
-            .iter()
-            .map(|n| builtin::find(n))
-            .collect::<anyhow::Result<_>>()?
+        [
+            "filter-dedup",
+            "filter-value-gap",
+            "filter-edit-distance",
+            "filter-echo",
+        ]
+        .iter()
+        .map(|n| builtin::find(n))
+        .collect::<anyhow::Result<_>>()?
     } else if command.filters == ["none"] {
         Vec::new()
     } else {

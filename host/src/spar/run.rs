@@ -290,10 +290,15 @@ pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<P
     let strategy = host.load(&find(&config.search.plugin, "search-bfs")?)?;
     let mut filters = Vec::new();
     let filter_paths: Vec<(PathBuf, String)> = if config.filters.is_empty() {
-        ["filter-dedup", "filter-value-gap", "filter-edit-distance"]
-            .iter()
-            .map(|n| Ok((builtin::find(n)?, "{}".to_string())))
-            .collect::<anyhow::Result<_>>()?
+        [
+            "filter-dedup",
+            "filter-value-gap",
+            "filter-edit-distance",
+            "filter-echo",
+        ]
+        .iter()
+        .map(|n| Ok((builtin::find(n)?, "{}".to_string())))
+        .collect::<anyhow::Result<_>>()?
     } else {
         config
             .filters
