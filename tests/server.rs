@@ -467,3 +467,85 @@ fn with_verifier_judging_only_an_answer_keeping_every_constraint_solves_a_tree()
         "0.5 is above the 0.3 gate, but a constraint is broken"
     );
 }
+
+/// Actor answers are too short; refinements (judge-direct's rewrite prompt) are long enough.
+fn short_actor(request: &Value) -> String {
+    let prompt = request["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default();
+    if prompt.contains("A first answer to this was") {
+        "Rain falls softly on the quiet town tonight.".to_string()
+    } else {
+        "Too short.".to_string()
+    }
+}
+
+#[test]
+fn a_served_actor_is_reloaded_with_each_new_checkpoint_once() {
+    let dir = common::scratch("server-reload");
+    common::tiny_run_inputs(&dir);
+    std::fs::copy(dir.join("prompts.jsonl"), dir.join("heldout.jsonl")).unwrap();
+    let server = StubServer::start(short_actor);
+    let config = format!(
+        r#"
+run_dir = "run"
+seed = 2
+[models]
+actor = "model"
+[prompts]
+train = "prompts.jsonl"
+eval = "heldout.jsonl"
+[actor]
+n = 1
+max_new_tokens = 8
+[judge]
+mode = "verifier"
+plugin = "{judge}"
+[search]
+max_depth = 1
+budget = 3
+[[filters]]
+plugin = "{dedup}"
+[dpo]
+lr = 1e-4
+max_length = 512
+[sft]
+lr = 1e-4
+max_length = 512
+[servers.actor]
+url = "{url}"
+reload_command = "echo {{model}} >> reloads.txt"
+[servers.refiner]
+url = "{url}"
+"#,
+        judge = common::plugin("judge-direct").display(),
+        dedup = common::plugin("filter-dedup").display(),
+        url = server.url,
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let run = || spar_host(&["run", path.to_str().unwrap()]);
+    let first = run();
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    assert!(
+        !lines(&dir.join("run/iter-1/pairs.jsonl")).is_empty(),
+        "the served refiner fixed the served actor's answers"
+    );
+    // DPO made a new actor; the held-out evaluation after it must use it, so the server reloads.
+    let reloads = std::fs::read_to_string(dir.join("reloads.txt")).unwrap();
+    let actor = dir.join("run/iter-1/actor");
+    assert_eq!(
+        reloads.trim(),
+        std::path::absolute(&actor).unwrap().to_str().unwrap(),
+        "{stderr}"
+    );
+    assert!(stderr.contains("servers.actor: reloading"), "{stderr}");
+    // Run again: everything is done, and the server is not reloaded a second time.
+    let again = run();
+    assert!(again.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("reloads.txt")).unwrap(),
+        reloads
+    );
+}

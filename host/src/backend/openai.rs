@@ -39,7 +39,8 @@ pub struct ServerConfig {
     /// Extra stop strings sent with every request.
     pub stop: Vec<String>,
     /// For `spar-host run`: a shell command that makes the server serve a new checkpoint of
-    /// this role (`{model}` is replaced by its directory), run when training produced one; the
+    /// this role (`{model}` is replaced by its directory), run in the config's folder when
+    /// training produced one; the
     /// run then waits until `{url}/models` answers. Without it the server keeps its model and the
     /// trained checkpoint is not used for this role's generation (a warning says so).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -148,8 +148,14 @@ impl Run {
         };
         let line = command.replace("{model}", &checkpoint.display().to_string());
         eprintln!("servers.{}: reloading: {line}", role.name());
+        // Relative paths in the command mean what they mean in the config: from its folder.
         let status = std::process::Command::new("sh")
             .args(["-c", &line])
+            .current_dir(if self.base.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &self.base
+            })
             .status()
             .with_context(|| format!("servers.{}.reload_command: cannot start", role.name()))?;
         if !status.success() {
