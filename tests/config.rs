@@ -69,12 +69,12 @@ fn broken_configs_give_exact_messages() {
         (
             GOOD.replace("seed = 3", "seed = 3\nspeed = 4"),
             vec![],
-            "error: config.toml: unknown field `speed`, expected one of `run_dir`, `seed`, `iterations`, `device`, `dtype`, `models`, `prompts`, `actor`, `judge`, `search`, `filters`, `dpo`, `sft`, `servers`",
+            "config.toml: unknown field `speed`, expected one of `run_dir`, `seed`, `iterations`, `device`, `dtype`, `models`, `prompts`, `actor`, `judge`, `search`, `filters`, `dpo`, `sft`, `servers`",
         ),
         (
             GOOD.replace("seed = 3", "seed = \"three\""),
             vec![],
-            "error: config.toml: invalid type: string \"three\", expected u64 in `seed`",
+            "config.toml: invalid type: string \"three\", expected u64 in `seed`",
         ),
         (
             GOOD.replace("actor = \"model\"", "actor = \"missing-model\""),
@@ -99,7 +99,7 @@ fn broken_configs_give_exact_messages() {
         (
             GOOD.replace("mode = \"verifier\"", "mode = \"oracle\""),
             vec![],
-            "error: config.toml: unknown variant `oracle`, expected one of `llm`, `verifier`, `hybrid` in `judge.mode`",
+            "config.toml: unknown variant `oracle`, expected one of `llm`, `verifier`, `hybrid` in `judge.mode`",
         ),
         (
             GOOD.to_string(),
@@ -224,4 +224,27 @@ fn malformed_prompt_lines_are_named_by_line() {
         text.contains("prompts.train: prompts.jsonl:4: not JSON (EOF while parsing a string"),
         "{text}"
     );
+}
+
+#[test]
+fn every_unknown_key_and_every_bad_value_is_reported_at_once() {
+    let dir = setup("config-all-at-once");
+    let config = GOOD
+        .replace("seed = 3", "seed = 3\nspeed = 4")
+        .replace("branch = 2", "branch = -1\nbranches = 3")
+        .replace("actor = \"model\"", "actor = \"missing-model\"");
+    let (code, text) = check(&dir, &config, &[]);
+    assert_eq!(code, 1, "{text}");
+    for line in [
+        "config.toml: unknown field `speed`",
+        "config.toml: unknown field `branches`",
+        "config.toml: models.actor: missing-model does not exist",
+        "config.toml: search.branch: must be at least 1, got -1",
+        "4 problems",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "{line:?} missing:\n{text}"
+        );
+    }
 }

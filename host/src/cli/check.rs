@@ -18,10 +18,12 @@ pub struct CheckArgs {
 }
 
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let config = config::load(&args.config, &args.sets)?;
-    let base = args.config.parent().map(PathBuf::from).unwrap_or_default();
-    let host = PluginHost::new(Limits::default())?;
-    let problems = config::validate(&config, &base, &host);
+    let (config, mut problems) = config::load_reporting(&args.config, &args.sets)?;
+    if let Some(config) = config {
+        let base = args.config.parent().map(PathBuf::from).unwrap_or_default();
+        let host = PluginHost::new(Limits::default())?;
+        problems.extend(config::validate(&config, &base, &host));
+    }
     if problems.is_empty() {
         println!("{}: ok", args.config.display());
         return Ok(ExitCode::SUCCESS);
