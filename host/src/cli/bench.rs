@@ -388,10 +388,7 @@ impl<'d> DpoStep<'d> {
     ) -> anyhow::Result<Self> {
         use crate::train::data::Sequence;
         use crate::train::optim::{AdamW, AdamWConfig};
-        let mut t = crate::train::trainer::trainable(model_path, device)?;
-        if dtype != Precision::F32 {
-            t.model = t.model.with_compute_dtype(dtype.dtype());
-        }
+        let t = crate::train::trainer::trainable(model_path, device)?.computing_in(dtype);
         // The frozen reference holds its weights in the compute dtype.
         let reference = t.loaded.transformer(dtype.dtype(), device)?;
         let vocab = t.loaded.config.vocab_size as u64;

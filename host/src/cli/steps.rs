@@ -11,7 +11,7 @@ use candle_core::DType;
 use clap::Args;
 use serde_json::json;
 
-use crate::backend::openai::{OpenAiBackend, ServerConfig};
+use crate::backend::openai::ServerConfig;
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
@@ -121,11 +121,7 @@ fn sampler<'m>(
     args: &JudgeArgs,
 ) -> anyhow::Result<Option<ChatSampler<'m>>> {
     if let Some(server) = args.server_config() {
-        let concurrency = server.concurrency;
-        return Ok(Some(ChatSampler::with_backend(
-            Box::new(OpenAiBackend::new(server)?),
-            args.batch_size.max(concurrency),
-        )));
+        return ChatSampler::on_server(server, args.batch_size).map(Some);
     }
     loaded
         .map(|l| {

@@ -100,10 +100,7 @@ impl Run {
     fn sampler<'m>(&self, role: Role, model: Option<&'m Model>) -> anyhow::Result<ChatSampler<'m>> {
         let batch_size = self.config.actor.batch_size;
         match (self.server(role), model) {
-            (Some(server), _) => Ok(ChatSampler::with_backend(
-                Box::new(OpenAiBackend::new(server.clone())?),
-                batch_size.max(server.concurrency),
-            )),
+            (Some(server), _) => ChatSampler::on_server(server.clone(), batch_size),
             (None, Some(model)) => ChatSampler::new(
                 &model.loaded,
                 &model.transformer,
@@ -120,16 +117,7 @@ impl Run {
     /// the server keeps generating with its own model.
     fn ensure_served(&self, role: Role, checkpoint: &Path) -> anyhow::Result<()> {
         let server = self.server(role).expect("called for served roles");
-        let initial = match role {
-            Role::Actor => self.resolve(&self.config.models.actor),
-            Role::Refiner => self.resolve(
-                self.config
-                    .models
-                    .refiner
-                    .as_ref()
-                    .unwrap_or(&self.config.models.actor),
-            ),
-        };
+        let initial = self.initial_model(role);
         let marker = self.dir.join(format!("{}-served.txt", role.name()));
         let served = std::fs::read_to_string(&marker)
             .map(PathBuf::from)
@@ -167,6 +155,15 @@ impl Run {
         OpenAiBackend::new(server.clone())?
             .wait_until_ready(std::time::Duration::from_secs_f64(server.timeout_s))?;
         crate::storage::write_atomic(&marker, checkpoint.display().to_string().as_bytes())
+    }
+
+    /// The checkpoint a role starts from (the refiner defaults to the actor's).
+    fn initial_model(&self, role: Role) -> PathBuf {
+        let models = &self.config.models;
+        self.resolve(match role {
+            Role::Actor => &models.actor,
+            Role::Refiner => models.refiner.as_ref().unwrap_or(&models.actor),
+        })
     }
 
     fn resolve(&self, p: &Path) -> PathBuf {
@@ -345,14 +342,8 @@ pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<P
         eval_verifiers,
     };
 
-    let mut actor = run.resolve(&run.config.models.actor);
-    let mut refiner = run.resolve(
-        run.config
-            .models
-            .refiner
-            .as_ref()
-            .unwrap_or(&run.config.models.actor),
-    );
+    let mut actor = run.initial_model(Role::Actor);
+    let mut refiner = run.initial_model(Role::Refiner);
     let baseline = evaluate(&run, 0, &actor, &run.dir.join("baseline-eval.jsonl"))?;
     for iteration in 1..=run.config.iterations {
         let (a, r) = iterate(&run, iteration, &actor, &refiner)?;
@@ -586,38 +577,24 @@ fn training_stage(
     }
     let started = Instant::now();
     if let Some(trainer) = external {
-        let settings = external_settings(objective, train_cfg);
-        match objective {
+        let (pairs, examples): (Vec<PairRecord>, Vec<SftRecord>);
+        let stage_data = match objective {
             Objective::Dpo { .. } => {
-                let pairs: Vec<PairRecord> = read_jsonl(data)?;
-                train_external(
-                    trainer,
-                    stage,
-                    &StageData::Pairs(&pairs),
-                    start,
-                    dir,
-                    out,
-                    &settings,
-                )?;
+                pairs = read_jsonl(data)?;
+                StageData::Pairs(&pairs)
             }
             Objective::Sft => {
-                let examples: Vec<SftRecord> = read_jsonl(data)?;
-                train_external(
-                    trainer,
-                    stage,
-                    &StageData::Sft(&examples),
-                    start,
-                    dir,
-                    out,
-                    &settings,
-                )?;
+                examples = read_jsonl(data)?;
+                StageData::Sft(&examples)
             }
-        }
+        };
+        let settings = external_settings(objective, train_cfg);
+        let command = train_external(trainer, stage, &stage_data, start, dir, out, &settings)?;
         run.metric(
             iteration,
             stage,
             started.elapsed().as_secs_f64(),
-            json!({"trainer": "external", "command": std::fs::read_to_string(dir.join(format!("{stage}-command.txt")))?.trim()}),
+            json!({"trainer": "external", "command": command}),
         )?;
         return Ok(out.to_path_buf());
     }

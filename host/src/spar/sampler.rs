@@ -8,6 +8,7 @@ use candle_core::Device;
 
 use crate::backend::ChatBackend;
 use crate::backend::local::LocalBackend;
+use crate::backend::openai::{OpenAiBackend, ServerConfig};
 use crate::engine::chat_template::Message;
 use crate::engine::model::Transformer;
 
@@ -58,6 +59,16 @@ impl<'m> ChatSampler<'m> {
     ) -> anyhow::Result<ChatSampler<'m>> {
         let backend = LocalBackend::new(loaded, model, device, batch_size)?;
         Ok(Self::with_backend(Box::new(backend), batch_size))
+    }
+
+    /// A sampler on an OpenAI-compatible server, with as many jobs per call as the batch size or
+    /// the requests it may have in flight, whichever is larger.
+    pub fn on_server(server: ServerConfig, batch_size: usize) -> anyhow::Result<Self> {
+        let per_call = batch_size.max(server.concurrency);
+        Ok(Self::with_backend(
+            Box::new(OpenAiBackend::new(server)?),
+            per_call,
+        ))
     }
 
     /// A sampler on any backend.

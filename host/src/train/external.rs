@@ -56,8 +56,9 @@ pub fn render(template: &str, vars: &[(&str, String)]) -> anyhow::Result<String>
     Ok(out)
 }
 
-/// Run `trainer` on `data` from `model` and leave its checkpoint in `output`. `stage` names the
-/// files kept in `workdir` (`{stage}-data/`, `{stage}-command.txt`, `{stage}-trainer.log`).
+/// Run `trainer` on `data` from `model` and leave its checkpoint in `output`; returns the command
+/// line it ran. `stage` names the files kept in `workdir` (`{stage}-data/`,
+/// `{stage}-command.txt`, `{stage}-trainer.log`).
 pub fn train_external(
     trainer: &ExternalTrainer,
     stage: &str,
@@ -66,7 +67,7 @@ pub fn train_external(
     workdir: &Path,
     output: &Path,
     settings: &[(&str, String)],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     if !model.is_dir() {
         bail!(
             "{}: external trainers start from an HF checkpoint directory, not a single file",
@@ -137,7 +138,8 @@ pub fn train_external(
             "{}: cannot move the checkpoint into place",
             output.display()
         )
-    })
+    })?;
+    Ok(line)
 }
 
 /// An HF checkpoint: a `config.json` with a `model_type`, and safetensors weights.

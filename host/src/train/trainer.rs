@@ -147,6 +147,16 @@ pub fn trainable(model_path: &Path, device: &Device) -> anyhow::Result<Trainable
     })
 }
 
+impl Trainable {
+    /// Forward and backward in `precision` over the f32 master weights.
+    pub fn computing_in(mut self, precision: Precision) -> Self {
+        if precision != Precision::F32 {
+            self.model = self.model.with_compute_dtype(precision.dtype());
+        }
+        self
+    }
+}
+
 fn weights_of(params: &[(String, Var)]) -> anyhow::Result<HashMap<String, Tensor>> {
     params
         .iter()
@@ -272,10 +282,7 @@ pub fn train(
     if cfg.micro_batch == 0 || cfg.grad_accum == 0 || cfg.epochs == 0 {
         bail!("micro_batch, grad_accum and epochs must be at least 1");
     }
-    let mut t = trainable(model_path, device)?;
-    if cfg.precision != Precision::F32 {
-        t.model = t.model.with_compute_dtype(cfg.precision.dtype());
-    }
+    let t = trainable(model_path, device)?.computing_in(cfg.precision);
     let template = t.loaded.template.as_ref().with_context(|| {
         format!(
             "{}: the model has no chat template to format training data",
