@@ -21,6 +21,9 @@ ln -sf "$MODEL" target/demo/SmolLM2-135M-Instruct.Q4_1.gguf
 "$BIN" check configs/demo.toml
 "$BIN" run configs/demo.toml
 echo
+echo "What DPO learned from: two pairs as word diffs (rejected -> chosen), with the constraints"
+echo "each side keeps or breaks (spar-host pairs show FILE shows them all):"
+"$BIN" pairs show target/demo/run/iter-1/pairs.jsonl --limit 2
 echo "Each stage's output is in target/demo/run/iter-1/ (samples, judgments, trees, pairs, refiner-sft,"
 echo "and the trained actor/ and refiner/ when there was data); target/demo/run/metrics.jsonl has one"
 echo "line per stage (pass rate of the actor's samples, trees solved, pairs kept and dropped, DPO metrics)."

@@ -23,7 +23,7 @@ eval = "heldout.jsonl"
 
 [actor]
 n = 6
-max_new_tokens = 16
+max_new_tokens = 32
 batch_size = 4
 
 [judge]
@@ -36,7 +36,7 @@ select = 1
 max_depth = 2
 budget = 6
 retries = 1
-max_new_tokens = 16
+max_new_tokens = 32
 
 [[filters]]
 plugin = "{dedup}"
@@ -256,6 +256,22 @@ fn a_run_killed_in_every_stage_resumes_to_the_uninterrupted_results() {
     let stderr = String::from_utf8_lossy(&resumed.stderr);
     assert!(resumed.status.success(), "{stderr}");
     assert_same(&expected, &results(&dir));
+    // Why each text stopped survives the kills: every sample and every tree node says it.
+    let samples = std::fs::read_to_string(iter.join("samples.jsonl")).unwrap();
+    for line in samples.lines() {
+        let sample: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            sample["finish_reason"] == "stop" || sample["finish_reason"] == "length",
+            "{line}"
+        );
+    }
+    let trees = std::fs::read_to_string(iter.join("trees.jsonl")).unwrap();
+    for line in trees.lines() {
+        let tree: serde_json::Value = serde_json::from_str(line).unwrap();
+        for node in tree["nodes"].as_array().unwrap() {
+            assert!(node["finish_reason"].is_string(), "{node}");
+        }
+    }
     let metrics = std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap();
     let search: serde_json::Value = metrics
         .lines()

@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 
+use spar_host::backend::FinishReason;
 use spar_host::plugins::world_calls::SearchParams;
 use spar_host::plugins::{Limits, PluginHost, SearchPlugin};
 use spar_host::spar::search::{Child, ExpandRequest, Expander, Root, Tree, Votes, search};
@@ -14,6 +15,8 @@ use spar_host::spar::search::{Child, ExpandRequest, Expander, Root, Tree, Votes,
 struct Scripted {
     values: HashMap<&'static str, f64>,
     unparsable: Vec<&'static str>,
+    /// Names that come back cut off by the token limit (parsed, judged, but truncated).
+    cut: Vec<&'static str>,
     /// The parent text of every expansion, in order, one list per round.
     rounds: Vec<Vec<String>>,
 }
@@ -23,6 +26,7 @@ impl Scripted {
         Scripted {
             values: values.iter().copied().collect(),
             unparsable: vec![],
+            cut: vec![],
             rounds: vec![],
         }
     }
@@ -39,6 +43,7 @@ impl Expander for Scripted {
                     .map(|i| {
                         let text = format!("{}{}", r.node.response, (b'a' + i as u8) as char);
                         let parsed = !self.unparsable.contains(&text.as_str());
+                        let cut = self.cut.contains(&text.as_str());
                         Child {
                             value: if parsed {
                                 self.values.get(text.as_str()).copied().unwrap_or(0.1)
@@ -50,6 +55,12 @@ impl Expander for Scripted {
                             verdict: None,
                             votes: Votes::default(),
                             raw: String::new(),
+                            finish_reason: Some(if cut {
+                                FinishReason::Length
+                            } else {
+                                FinishReason::Stop
+                            }),
+                            tokens: None,
                         }
                     })
                     .collect()
@@ -79,6 +90,8 @@ fn root(text: &str) -> Root {
         critique: String::new(),
         value: 0.0,
         votes: Votes::default(),
+        finish_reason: None,
+        tokens: None,
     }
 }
 
@@ -124,6 +137,25 @@ fn bfs_expands_level_by_level_keeping_the_best_two() {
     assert_eq!(trees[0].nodes[trees[0].chosen.unwrap() as usize].depth, 2);
     assert_eq!(stats.batch_sizes, vec![3, 6]);
     assert_eq!(stats.solved_by_depth.get(&2), Some(&1));
+}
+
+#[test]
+fn a_refinement_cut_by_the_token_limit_never_solves_a_tree() {
+    // "ra" passes the gate by value, but its text was cut off: the strategy stops on it, and
+    // the host refuses to call the tree solved.
+    let mut script = Scripted::new(&[("ra", 0.9)]);
+    script.cut.push("ra");
+    let (trees, stats) = search(
+        &strategy("search-bfs"),
+        &[root("r")],
+        params(1, 1, 1, 1),
+        &mut script,
+    )
+    .unwrap();
+    assert_eq!(chosen_text(&trees[0]), Some("ra"));
+    assert!(!trees[0].solved);
+    assert!(trees[0].nodes[1].truncated());
+    assert_eq!(stats.solved, 0);
 }
 
 #[test]

@@ -79,9 +79,11 @@ fn samples(dir: &Path) -> PathBuf {
 }
 
 /// The tiny tokenizer spends a token per byte: give the model room for the refinement prompts.
+/// It also ends its answers: a refinement cut by the token limit is never chosen.
 fn long_context() -> TinySpec {
     TinySpec {
         max_positions: 1024,
+        stop_weight: tiny::STOPPING,
         ..TinySpec::default()
     }
 }
@@ -210,6 +212,63 @@ fn check_outputs(dir: &Path, searched: &serde_json::Value) {
 fn judge_search_and_pairs_run_end_to_end_with_bfs() {
     let (dir, searched) = pipeline("self-play-bfs", "search-bfs");
     check_outputs(&dir, &searched);
+}
+
+#[test]
+fn independent_pairs_and_the_pair_diff_come_from_the_same_steps() {
+    let (dir, _) = pipeline("self-play-independent", "search-bfs");
+    // The baseline: the passing sample of each prompt over its failing one; no search needed.
+    let pairs = run(
+        &[
+            "pairs",
+            "--source",
+            "independent",
+            "--filter",
+            "none",
+            "--max-pairs",
+            "3",
+        ],
+        &[
+            ("--input", &dir.join("trees.jsonl")),
+            ("--judgments", &dir.join("judgments.jsonl")),
+            ("--output", &dir.join("independent.jsonl")),
+        ],
+    );
+    let made = stats(&pairs, "pairs");
+    assert_eq!(made["source"], "independent", "{made}");
+    assert_eq!(made["pairs_built"], 5, "{made}");
+    assert_eq!(made["pairs_kept"], 3, "capped: {made}");
+    // "I like X" against "I like X, truly, deeply.": 3 edits over 5 words.
+    let similarity = made["similarity_kept"].as_f64().unwrap();
+    assert!((similarity - 0.4).abs() < 1e-9, "{made}");
+    for pair in lines(&dir.join("independent.jsonl")) {
+        let chosen = pair["chosen"][0]["content"].as_str().unwrap();
+        let rejected = pair["rejected"][0]["content"].as_str().unwrap();
+        assert!(!chosen.contains(',') && rejected.contains(','), "{pair}");
+        assert_eq!(pair["meta"]["source"], "independent");
+    }
+
+    // The diff a user reads before training: plain text off a terminal.
+    let file = dir.join("independent.jsonl");
+    let shown = run(
+        &["pairs", "show", file.to_str().unwrap(), "--limit", "1"],
+        &[],
+    );
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("pair 1/3") && text.contains("source independent"),
+        "{text}"
+    );
+    assert!(
+        text.contains("chosen   keeps: punctuation:no_comma  breaks: none"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rejected keeps: none  breaks: punctuation:no_comma"),
+        "{text}"
+    );
+    assert!(text.contains(", truly, deeply.-] {+"), "{text}");
+    assert!(text.contains("(2 more pairs in"), "{text}");
 }
 
 #[test]

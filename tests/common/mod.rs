@@ -68,6 +68,8 @@ pub fn tiny_run_inputs(dir: &std::path::Path) -> String {
         &dir.join("model"),
         &spar_host::engine::tiny::TinySpec {
             max_positions: 1024,
+            // Answers that end: a text cut by the token limit is never searched or chosen.
+            stop_weight: spar_host::engine::tiny::STOPPING,
             ..Default::default()
         },
     )

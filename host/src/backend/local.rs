@@ -3,7 +3,7 @@
 
 use candle_core::Device;
 
-use super::{ChatBackend, Completions};
+use super::{ChatBackend, Completions, FinishReason, Generated};
 use crate::engine::chat_template::{ChatTemplate, Message};
 use crate::engine::generate::{Request, generate};
 use crate::engine::loader::LoadedModel;
@@ -85,14 +85,27 @@ impl ChatBackend for LocalBackend<'_> {
             let runnable: Vec<usize> = (0..batch.len())
                 .filter(|&i| batch[i].max_new_tokens > 0)
                 .collect();
-            let mut out = vec![String::new(); batch.len()];
+            // A prompt that fills the context gets nothing: cut by the limit, as far as anyone
+            // downstream is concerned.
+            let mut out = vec![
+                Generated {
+                    text: String::new(),
+                    finish_reason: Some(FinishReason::Length),
+                    tokens: Some(0),
+                };
+                batch.len()
+            ];
             if !runnable.is_empty() {
                 let reqs: Vec<Request> = runnable.iter().map(|&i| batch[i].clone()).collect();
                 let completions = generate(self.model, self.tokenizer, &reqs, &self.device)?;
                 done.passes += 1;
                 for (&i, c) in runnable.iter().zip(completions) {
                     done.tokens += c.token_ids.len();
-                    out[i] = c.text;
+                    out[i] = Generated {
+                        tokens: Some(c.token_ids.len()),
+                        text: c.text,
+                        finish_reason: Some(c.finish_reason),
+                    };
                 }
             }
             for r in batch.iter().filter(|r| r.max_new_tokens == 0) {
@@ -101,7 +114,7 @@ impl ChatBackend for LocalBackend<'_> {
                     "prompt fills the context; nothing generated"
                 );
             }
-            done.texts.extend(out);
+            done.outputs.extend(out);
         }
         Ok(done)
     }

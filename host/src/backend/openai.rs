@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ChatBackend, Completions};
+use super::{ChatBackend, Completions, FinishReason, Generated};
 use crate::engine::chat_template::Message;
 use crate::spar::sampler::SampleSettings;
 
@@ -70,8 +70,8 @@ pub struct OpenAiBackend {
     api_key: Option<String>,
 }
 
-/// One job's outcome: (text, completion tokens, attempts made), or why it failed.
-type JobResult = Result<(String, usize, usize), String>;
+/// One job's outcome: the completion and the attempts made, or why it failed.
+type JobResult = Result<(Generated, usize), String>;
 
 /// Why one attempt failed, and whether trying again can help.
 struct Failure {
@@ -153,8 +153,8 @@ impl OpenAiBackend {
         body
     }
 
-    /// One attempt: the completion's text and its generated-token count.
-    fn attempt(&self, body: &str) -> Result<(String, usize), Failure> {
+    /// One attempt: the completion, with its finish reason and token count.
+    fn attempt(&self, body: &str) -> Result<Generated, Failure> {
         let mut request = self
             .agent
             .post(&self.endpoint)
@@ -200,7 +200,7 @@ impl OpenAiBackend {
         loop {
             attempts += 1;
             match self.attempt(body) {
-                Ok((text, tokens)) => return Ok((text, tokens, attempts)),
+                Ok(generated) => return Ok((generated, attempts)),
                 Err(f) if f.retryable && attempts <= self.config.retries as usize => {
                     tracing::warn!(
                         server = %self.config.url,
@@ -223,8 +223,10 @@ impl OpenAiBackend {
     }
 }
 
-/// The text and completion-token count of a chat completion answer.
-fn parse_completion(text: &str) -> Result<(String, usize), String> {
+/// The text, finish reason and completion-token count of a chat completion answer. OpenAI's
+/// `finish_reason` is `length` when `max_tokens` cut the text; every other value (`stop`,
+/// `content_filter`, `tool_calls`) ended it for another reason; none at all is unknown.
+fn parse_completion(text: &str) -> Result<Generated, String> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| format!("unreadable answer ({e}): {}", snippet(text)))?;
     let content = value["choices"][0]["message"]["content"]
@@ -235,8 +237,18 @@ fn parse_completion(text: &str) -> Result<(String, usize), String> {
                 snippet(text)
             )
         })?;
-    let tokens = value["usage"]["completion_tokens"].as_u64().unwrap_or(0) as usize;
-    Ok((content.to_string(), tokens))
+    let finish_reason = match value["choices"][0]["finish_reason"].as_str() {
+        Some("length") => Some(FinishReason::Length),
+        Some(_) => Some(FinishReason::Stop),
+        None => None,
+    };
+    Ok(Generated {
+        text: content.to_string(),
+        finish_reason,
+        tokens: value["usage"]["completion_tokens"]
+            .as_u64()
+            .map(|n| n as usize),
+    })
 }
 
 fn snippet(text: &str) -> String {
@@ -288,9 +300,9 @@ impl ChatBackend for OpenAiBackend {
             .enumerate()
         {
             match result {
-                Some(Ok((text, tokens, attempts))) => {
-                    done.texts.push(text);
-                    done.tokens += tokens;
+                Some(Ok((generated, attempts))) => {
+                    done.tokens += generated.tokens.unwrap_or(0);
+                    done.outputs.push(generated);
                     done.passes += attempts;
                 }
                 Some(Err(message)) => {
@@ -318,8 +330,17 @@ mod tests {
 
     #[test]
     fn answers_are_parsed_and_bad_ones_named() {
-        let ok = r#"{"choices":[{"message":{"role":"assistant","content":"hi"}}],"usage":{"completion_tokens":3}}"#;
-        assert_eq!(parse_completion(ok), Ok(("hi".to_string(), 3)));
+        let ok = r#"{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"length"}],"usage":{"completion_tokens":3}}"#;
+        assert_eq!(
+            parse_completion(ok),
+            Ok(Generated {
+                text: "hi".to_string(),
+                finish_reason: Some(FinishReason::Length),
+                tokens: Some(3)
+            })
+        );
+        let unknown = r#"{"choices":[{"message":{"role":"assistant","content":"hi"}}]}"#;
+        assert_eq!(parse_completion(unknown).unwrap().finish_reason, None);
         assert!(
             parse_completion("{\"choices\": [")
                 .unwrap_err()

@@ -129,7 +129,9 @@ fn generate_responses(
         top_k: 0,
         max_new_tokens,
     };
-    let texts = sampler.sample(&jobs, &settings)?;
+    let outputs = sampler.sample(&jobs, &settings)?;
+    let truncated = outputs.iter().filter(|o| o.truncated()).count();
+    let texts: Vec<String> = outputs.into_iter().map(|o| o.text).collect();
     let lines: String = inputs
         .iter()
         .zip(&texts)
@@ -143,7 +145,7 @@ fn generate_responses(
     let responses_path = output.join("responses.jsonl");
     crate::storage::write_atomic(&responses_path, lines.as_bytes())?;
     eprintln!(
-        "generated {} responses ({} tokens)",
+        "generated {} responses ({} tokens); {truncated} cut by the {max_new_tokens}-token limit",
         texts.len(),
         sampler.tokens.get()
     );

@@ -12,6 +12,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::backend::openai::ServerConfig;
+use crate::config::PairSource;
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
@@ -242,6 +243,14 @@ pub struct SearchCommand {
     refine_top_p: f64,
     #[arg(long, default_value_t = 1024)]
     refine_max_new_tokens: usize,
+    /// Also search failed samples that the token limit cut off (by default they are counted
+    /// as truncated and left out).
+    #[arg(long)]
+    search_truncated: bool,
+    /// No tree search: one greedy refinement per failed sample (branch, depth and budget 1,
+    /// temperature 0).
+    #[arg(long)]
+    single: bool,
     #[command(flatten)]
     judge: JudgeArgs,
 }
@@ -269,22 +278,28 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
         &judge_plugin,
         verifiers.as_ref(),
     )?;
+    let one = |n: u32| if command.single { 1 } else { n };
     let settings = steps::SearchSettings {
         params: SearchParams {
-            branch: command.branch,
-            select: command.select,
-            max_depth: command.max_depth,
+            branch: one(command.branch),
+            select: one(command.select),
+            max_depth: one(command.max_depth),
             pass_gate: command.gate,
-            budget: command.budget,
+            budget: one(command.budget),
         },
         refine: SampleSettings {
-            temperature: command.refine_temperature,
+            temperature: if command.single {
+                0.0
+            } else {
+                command.refine_temperature
+            },
             top_p: command.refine_top_p,
             top_k: 0,
             max_new_tokens: command.refine_max_new_tokens,
         },
         retries: command.retries,
         seed: command.judge.seed,
+        search_truncated: command.search_truncated,
     };
     let (records, examples, mut stats) =
         steps::search_negatives(&judged, &strategy, &settings, &sampler, &mut judger, None)?;
@@ -302,15 +317,32 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct PairsCommand {
+    #[command(subcommand)]
+    show: Option<PairsSubcommand>,
     /// trees.jsonl from `spar-host search`.
-    #[arg(long)]
-    input: PathBuf,
+    #[arg(long, required = true)]
+    input: Option<PathBuf>,
     /// Where pairs.jsonl goes.
+    #[arg(long, required = true)]
+    output: Option<PathBuf>,
+    /// `tree` (SPaR: refinement vs original), `single` (trees of one greedy refinement) or
+    /// `independent` (a passing vs a failing sample of the prompt; needs `--judgments`).
+    #[arg(long, value_enum, default_value = "tree")]
+    source: PairSource,
+    /// judgments.jsonl from `spar-host judge`: the samples for independent pairs, and for the
+    /// similarity of independent pairs in the stats.
     #[arg(long)]
-    output: PathBuf,
+    judgments: Option<PathBuf>,
+    /// Keep at most this many pairs after filtering, drawn by `--seed` (0: all).
+    #[arg(long, default_value_t = 0)]
+    max_pairs: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     /// Pair-filter plugins, applied in order (default: filter-dedup, filter-value-gap,
-    /// filter-edit-distance, filter-echo). Pass `--filter none` for no filtering.
+    /// filter-edit-distance, filter-echo, filter-scaffold, filter-meta-talk). Pass
+    /// `--filter none` for no filtering.
     #[arg(long = "filter")]
     filters: Vec<String>,
     /// JSON settings per filter, as `PLUGIN_NAME=JSON` (e.g. `filter-value-gap={"min_gap":0.3}`).
@@ -318,19 +350,29 @@ pub struct PairsCommand {
     filter_configs: Vec<String>,
 }
 
+#[derive(clap::Subcommand)]
+pub enum PairsSubcommand {
+    /// Print pairs as word-level diffs (rejected → chosen), with the constraints each side keeps
+    /// or breaks: what DPO will learn.
+    Show(super::pairs_show::ShowCommand),
+}
+
 pub fn pairs_command(command: PairsCommand) -> anyhow::Result<ExitCode> {
-    let trees: Vec<TreeRecord> = read_jsonl(&command.input)?;
+    if let Some(PairsSubcommand::Show(show)) = command.show {
+        return super::pairs_show::show_command(show);
+    }
+    let (Some(input), Some(output)) = (&command.input, &command.output) else {
+        anyhow::bail!("pairs: --input and --output are required");
+    };
+    let trees: Vec<TreeRecord> = read_jsonl(input)?;
+    let judged: Option<Vec<JudgedSample>> =
+        command.judgments.as_deref().map(read_jsonl).transpose()?;
     let host = PluginHost::new(Limits::default())?;
     let paths: Vec<PathBuf> = if command.filters.is_empty() {
-        [
-            "filter-dedup",
-            "filter-value-gap",
-            "filter-edit-distance",
-            "filter-echo",
-        ]
-        .iter()
-        .map(|n| builtin::find(n))
-        .collect::<anyhow::Result<_>>()?
+        builtin::DEFAULT_FILTERS
+            .iter()
+            .map(|n| builtin::find(n))
+            .collect::<anyhow::Result<_>>()?
     } else if command.filters == ["none"] {
         Vec::new()
     } else {
@@ -356,8 +398,17 @@ pub fn pairs_command(command: PairsCommand) -> anyhow::Result<ExitCode> {
     if let Some(name) = configs.keys().next() {
         anyhow::bail!("--filter-config names `{name}`, which is not a loaded filter");
     }
-    let (kept, stats) = steps::make_pairs(&trees, &filters)?;
-    write_jsonl(&command.output, &kept)?;
+    let (kept, stats) = steps::make_pairs(
+        &trees,
+        judged.as_deref(),
+        &filters,
+        steps::PairSettings {
+            source: command.source,
+            max_pairs: command.max_pairs,
+            seed: command.seed,
+        },
+    )?;
+    write_jsonl(output, &kept)?;
     stats_line("pairs", stats);
     Ok(ExitCode::SUCCESS)
 }

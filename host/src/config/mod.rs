@@ -40,6 +40,8 @@ pub struct RunConfig {
     #[serde(default)]
     pub filters: Vec<FilterConfig>,
     #[serde(default)]
+    pub pairs: PairsConfig,
+    #[serde(default)]
     pub dpo: DpoConfig,
     #[serde(default)]
     pub sft: SftConfig,
@@ -149,6 +151,9 @@ pub struct SearchConfig {
     pub temperature: f64,
     pub top_p: f64,
     pub max_new_tokens: usize,
+    /// Also search failed samples that the token limit cut off (default: they are counted as
+    /// `truncated` and left out, since they fail for the limit's sake, not the answer's).
+    pub search_truncated: bool,
 }
 
 impl Default for SearchConfig {
@@ -164,6 +169,42 @@ impl Default for SearchConfig {
             temperature: 0.7,
             top_p: 1.0,
             max_new_tokens: 3072,
+            search_truncated: false,
+        }
+    }
+}
+
+/// `[pairs]`: where the preference pairs come from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PairsConfig {
+    pub source: PairSource,
+    /// Keep at most this many pairs after filtering, drawn by the run's seed (0: all); lets two
+    /// sources train on the same number of pairs.
+    pub max_pairs: usize,
+}
+
+/// Where preference pairs come from: the switch that tests SPaR's central claim.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PairSource {
+    /// SPaR: tree-search refinements of failed samples (chosen) against the originals.
+    #[default]
+    Tree,
+    /// No tree search: one greedy refinement per failed sample (branch 1, depth 1, budget 1,
+    /// temperature 0), paired the same way.
+    Single,
+    /// The baseline: a passing sample (chosen) and a failing sample (rejected) of the same
+    /// prompt, each sampled independently by the actor; no search.
+    Independent,
+}
+
+impl PairSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            PairSource::Tree => "tree",
+            PairSource::Single => "single",
+            PairSource::Independent => "independent",
         }
     }
 }

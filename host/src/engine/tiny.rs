@@ -28,6 +28,10 @@ pub struct TinySpec {
     pub max_positions: usize,
     pub tie_embeddings: bool,
     pub seed: u64,
+    /// How strongly the model favours ending its answer (`<|im_end|>`) at every step; 0 (the
+    /// default) leaves the weights purely random, so answers nearly always run to the token
+    /// limit. Tests of what happens to complete answers need a model that stops.
+    pub stop_weight: f32,
 }
 
 impl Default for TinySpec {
@@ -42,6 +46,7 @@ impl Default for TinySpec {
             max_positions: 256,
             tie_embeddings: false,
             seed: 7,
+            stop_weight: 0.0,
         }
     }
 }
@@ -179,13 +184,52 @@ pub fn weights_with_std(
     Ok(w)
 }
 
+/// A `stop_weight` under which most short sampled answers end before a 16-token limit, and
+/// some do not (measured by this module's test).
+pub const STOPPING: f32 = 1.5;
+
+/// Give every token embedding a shared direction `u` and point `<|im_end|>`'s output row along
+/// it: the residual stream then always carries `u`, so the end-of-turn logit is raised at every
+/// position by about `weight` times the stream's normalised size.
+fn favour_stopping(
+    weights: &mut HashMap<String, Tensor>,
+    cfg: &ModelConfig,
+    weight: f32,
+) -> anyhow::Result<()> {
+    let h = cfg.hidden_size;
+    let u = Tensor::from_vec(vec![1.0f32 / (h as f32).sqrt(); h], (1, h), &Device::Cpu)?;
+    let embed = weights["model.embed_tokens.weight"].broadcast_add(&(&u * 2.0)?)?;
+    weights.insert("model.embed_tokens.weight".into(), embed);
+    let head_name = if cfg.tie_word_embeddings {
+        anyhow::bail!("stop_weight needs an untied lm_head")
+    } else {
+        "lm_head.weight"
+    };
+    let head = &weights[head_name];
+    let eos = 258;
+    let rows = head.dim(0)?;
+    let head = Tensor::cat(
+        &[
+            head.narrow(0, 0, eos)?,
+            (&u * f64::from(weight))?,
+            head.narrow(0, eos + 1, rows - eos - 1)?,
+        ],
+        0,
+    )?;
+    weights.insert(head_name.into(), head);
+    Ok(())
+}
+
 /// Write a complete HF model directory: config, safetensors, tokenizer, template, generation
 /// config.
 pub fn write_hf_dir(dir: &Path, spec: &TinySpec) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let cfg = config(spec);
     std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
-    let weights = weights(&cfg, spec.seed)?;
+    let mut weights = weights(&cfg, spec.seed)?;
+    if spec.stop_weight > 0.0 {
+        favour_stopping(&mut weights, &cfg, spec.stop_weight)?;
+    }
     super::weights::save_safetensors(&weights, &dir.join("model.safetensors"))?;
     tokenizer()?.save(&dir.join("tokenizer.json"))?;
     let tokenizer_config = serde_json::json!({
@@ -204,4 +248,59 @@ pub fn write_hf_dir(dir: &Path, spec: &TinySpec) -> anyhow::Result<()> {
         )?,
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::generate::{FinishReason, Request, generate};
+    use crate::engine::sampling::SamplingParams;
+
+    /// Of 32 sampled answers of at most 16 tokens, how many ended before the limit.
+    fn stopped_early(stop_weight: f32) -> usize {
+        let dir = std::env::temp_dir().join(format!(
+            "spar-tiny-stop-{}-{stop_weight}",
+            std::process::id()
+        ));
+        write_hf_dir(
+            &dir,
+            &TinySpec {
+                stop_weight,
+                ..TinySpec::default()
+            },
+        )
+        .unwrap();
+        let loaded = crate::engine::loader::load(&dir).unwrap();
+        let model = loaded
+            .transformer(candle_core::DType::F32, &Device::Cpu)
+            .unwrap();
+        let prompt = loaded.tokenizer.encode("Write about rain.").unwrap();
+        let requests: Vec<Request> = (0..32)
+            .map(|seed| Request {
+                prompt_ids: prompt.clone(),
+                sampling: SamplingParams {
+                    temperature: 0.9,
+                    top_p: 0.9,
+                    top_k: 0,
+                    seed,
+                },
+                max_new_tokens: 16,
+                stop_token_ids: loaded.chat_stop_ids(),
+                stop_strings: Vec::new(),
+            })
+            .collect();
+        let done = generate(&model, &loaded.tokenizer, &requests, &Device::Cpu).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        done.iter()
+            .filter(|c| c.finish_reason == FinishReason::Stop)
+            .count()
+    }
+
+    #[test]
+    fn a_stop_weight_makes_the_random_model_end_its_answers() {
+        let (plain, stopping) = (stopped_early(0.0), stopped_early(STOPPING));
+        eprintln!("stopped before 16 tokens: {plain}/32 plain, {stopping}/32 with {STOPPING}");
+        assert!(plain <= 8, "{plain}");
+        assert!((16..32).contains(&stopping), "{stopping}");
+    }
 }

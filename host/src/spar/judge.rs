@@ -58,6 +58,8 @@ pub struct JudgeStats {
     pub cache_hits: usize,
     pub llm_samples: usize,
     pub unparsed_verdicts: usize,
+    /// Judge replies cut by the token limit (their verdict line may be missing).
+    pub truncated_judgments: usize,
 }
 
 pub struct Judger<'a> {
@@ -205,8 +207,10 @@ impl<'a> Judger<'a> {
                 jobs.push((messages.clone(), seed));
             }
         }
-        let texts = sampler.sample(&jobs, &self.settings)?;
-        self.stats.llm_samples += texts.len();
+        let outputs = sampler.sample(&jobs, &self.settings)?;
+        self.stats.llm_samples += outputs.len();
+        self.stats.truncated_judgments += outputs.iter().filter(|o| o.truncated()).count();
+        let texts: Vec<String> = outputs.into_iter().map(|o| o.text).collect();
         let mut out = HashMap::new();
         for (n, &i) in todo.iter().enumerate() {
             let samples = &texts[n * self.k..(n + 1) * self.k];

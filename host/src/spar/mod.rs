@@ -9,5 +9,6 @@ pub mod refine;
 pub mod run;
 pub mod sampler;
 pub mod search;
+pub mod similarity;
 pub mod steps;
 pub mod synth;

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::judge::{Constraint, Judgment};
 use super::search::Tree;
+use crate::backend::FinishReason;
 use crate::engine::chat_template::Message;
 
 /// An actor sample to judge: a prompt, one response, and optionally IFEval-style constraints.
@@ -13,6 +14,13 @@ pub struct Sample {
     pub id: Value,
     pub prompt: String,
     pub response: String,
+    /// Why generation stopped (`length`: cut by the token limit); absent when unknown (a file
+    /// written by hand or before finish reasons were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<FinishReason>,
+    /// Tokens generated, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instruction_id_list: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -20,6 +28,11 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// Cut off by the token limit.
+    pub fn truncated(&self) -> bool {
+        self.finish_reason == Some(FinishReason::Length)
+    }
+
     /// The constraints, paired up; an error when the two lists disagree.
     pub fn constraints(&self) -> anyhow::Result<Vec<Constraint>> {
         match (&self.instruction_id_list, &self.kwargs) {

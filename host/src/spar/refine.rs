@@ -1,11 +1,17 @@
 //! The search's [`Expander`] backed by the model: refinements are sampled for every requested
-//! node of every tree in one batch (a refinement that cannot be parsed is re-sampled up to a
-//! limit, then counted as failed), and the parsed ones are judged in one judging batch.
+//! node of every tree in one batch (a refinement that cannot be parsed, or that the token limit
+//! cut off, is re-sampled up to a limit, then counted as failed), and the parsed ones are judged
+//! in one judging batch.
 
 use super::judge::{Constraint, JudgeItem, Judger, Judgment};
 use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::search::{Child, ExpandRequest, Expander, Votes};
+use crate::backend::Generated;
 use crate::engine::chat_template::Message;
+
+/// A slot's last attempt: the refinement parsed from it (none when it did not parse or was cut
+/// by the token limit) and the generation itself.
+type Attempt = (Option<String>, Generated);
 
 pub struct Refiner<'s, 'j, 'a> {
     pub sampler: &'s ChatSampler<'s>,
@@ -17,6 +23,8 @@ pub struct Refiner<'s, 'j, 'a> {
     /// Constraints of each tree's prompt (for verifier and hybrid judging).
     pub constraints: &'s [Vec<Constraint>],
     pub unparsed_refinements: usize,
+    /// Refinements cut by the token limit (each re-sampled, like an unparseable one).
+    pub truncated_refinements: usize,
 }
 
 impl Expander for Refiner<'_, '_, '_> {
@@ -33,7 +41,10 @@ impl Expander for Refiner<'_, '_, '_> {
                 .collect();
             prompts.push(messages);
         }
-        let mut parsed: Vec<Vec<Option<(String, String)>>> = requests
+        // Per slot: the parsed refinement and the generation it came from; a slot that never
+        // gave a complete, parseable refinement keeps its last generation (for the record)
+        // without one.
+        let mut parsed: Vec<Vec<Option<Attempt>>> = requests
             .iter()
             .map(|r| vec![None; r.count as usize])
             .collect();
@@ -63,23 +74,29 @@ impl Expander for Refiner<'_, '_, '_> {
                     (prompts[i].clone(), seed)
                 })
                 .collect();
-            let texts = self.sampler.sample(&jobs, &self.settings)?;
+            let outputs = self.sampler.sample(&jobs, &self.settings)?;
             let mut still = Vec::new();
-            for (&(i, slot), text) in pending.iter().zip(texts) {
-                match self.judger.judge_session().parse_refinement(&text)? {
-                    Some(refined) => parsed[i][slot as usize] = Some((refined, text)),
-                    None => {
-                        self.unparsed_refinements += 1;
-                        still.push((i, slot));
+            for (&(i, slot), output) in pending.iter().zip(outputs) {
+                let refined = self.judger.judge_session().parse_refinement(&output.text)?;
+                match refined {
+                    None => self.unparsed_refinements += 1,
+                    // A reply the token limit cut may hold a cut refinement that passes by
+                    // accident; it must never be chosen, so it is sampled again.
+                    Some(_) if output.truncated() => self.truncated_refinements += 1,
+                    Some(r) => {
+                        parsed[i][slot as usize] = Some((Some(r), output));
+                        continue;
                     }
                 }
+                parsed[i][slot as usize] = Some((None, output));
+                still.push((i, slot));
             }
             pending = still;
         }
         // Judge every parsed child in one batch.
         let mut items = Vec::new();
         for (i, r) in requests.iter().enumerate() {
-            for (refined, _) in parsed[i].iter().flatten() {
+            for refined in parsed[i].iter().flatten().filter_map(|(r, _)| r.as_ref()) {
                 items.push(JudgeItem {
                     instruction: r.root.instruction.clone(),
                     response: refined.clone(),
@@ -94,7 +111,7 @@ impl Expander for Refiner<'_, '_, '_> {
                 slots
                     .into_iter()
                     .map(|refined| match refined {
-                        Some((response, raw)) => {
+                        Some((Some(response), output)) => {
                             let j = judgments.next().expect("one judgment per parsed child");
                             Child {
                                 response: Some(response),
@@ -102,9 +119,22 @@ impl Expander for Refiner<'_, '_, '_> {
                                 value: j.value,
                                 verdict: j.verdict,
                                 votes: j.votes,
-                                raw,
+                                raw: output.text,
+                                finish_reason: output.finish_reason,
+                                tokens: output.tokens,
                             }
                         }
+                        // Cut off or unparseable on every attempt: failed, last text kept.
+                        Some((None, output)) => Child {
+                            response: None,
+                            critique: String::new(),
+                            value: 0.0,
+                            verdict: None,
+                            votes: Votes::default(),
+                            raw: output.text,
+                            finish_reason: output.finish_reason,
+                            tokens: output.tokens,
+                        },
                         None => Child {
                             response: None,
                             critique: String::new(),
@@ -112,6 +142,8 @@ impl Expander for Refiner<'_, '_, '_> {
                             verdict: None,
                             votes: Votes::default(),
                             raw: String::new(),
+                            finish_reason: None,
+                            tokens: None,
                         },
                     })
                     .collect()

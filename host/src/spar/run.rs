@@ -15,8 +15,11 @@ use super::records::{
 };
 use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::steps;
+use crate::backend::Generated;
 use crate::backend::openai::OpenAiBackend;
-use crate::config::{self, ExternalTrainer, Precision, RunConfig, ServerConfig, TrainerKind};
+use crate::config::{
+    self, ExternalTrainer, PairSource, Precision, RunConfig, ServerConfig, TrainerKind,
+};
 use crate::engine::chat_template::Message;
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
@@ -293,15 +296,10 @@ pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<P
     let strategy = host.load(&find(&config.search.plugin, "search-bfs")?)?;
     let mut filters = Vec::new();
     let filter_paths: Vec<(PathBuf, String)> = if config.filters.is_empty() {
-        [
-            "filter-dedup",
-            "filter-value-gap",
-            "filter-edit-distance",
-            "filter-echo",
-        ]
-        .iter()
-        .map(|n| Ok((builtin::find(n)?, "{}".to_string())))
-        .collect::<anyhow::Result<_>>()?
+        builtin::DEFAULT_FILTERS
+            .iter()
+            .map(|n| Ok((builtin::find(n)?, "{}".to_string())))
+            .collect::<anyhow::Result<_>>()?
     } else {
         config
             .filters
@@ -396,7 +394,7 @@ fn evaluate(run: &Run, iteration: usize, actor: &Path, out: &Path) -> anyhow::Re
         top_k: 0,
         max_new_tokens: run.config.actor.max_new_tokens,
     };
-    let texts = sampler.sample(&jobs, &greedy)?;
+    let outputs = sampler.sample(&jobs, &greedy)?;
     let verifiers = run
         .verifiers
         .as_ref()
@@ -405,10 +403,12 @@ fn evaluate(run: &Run, iteration: usize, actor: &Path, out: &Path) -> anyhow::Re
     let mut sessions = verifiers.sessions();
     let mut records = Vec::with_capacity(prompts.len());
     let (mut instructions, mut followed) = (0usize, 0usize);
-    for (p, response) in prompts.iter().zip(texts) {
+    let truncated = outputs.iter().filter(|o| o.truncated()).count();
+    for (p, output) in prompts.iter().zip(outputs) {
         let sample: Sample = serde_json::from_value(
             json!({"id": p.get("key").or(p.get("id")).cloned().unwrap_or(Value::Null),
-            "prompt": p["prompt"], "response": response, "instruction_id_list": p.get("instruction_id_list"), "kwargs": p.get("kwargs")}),
+            "prompt": p["prompt"], "response": output.text, "finish_reason": output.finish_reason,
+            "instruction_id_list": p.get("instruction_id_list"), "kwargs": p.get("kwargs")}),
         )?;
         let mut all = true;
         for c in sample.constraints()? {
@@ -424,12 +424,16 @@ fn evaluate(run: &Run, iteration: usize, actor: &Path, out: &Path) -> anyhow::Re
             followed += usize::from(ok);
             all &= ok;
         }
-        records.push(json!({"id": sample.id, "prompt": sample.prompt, "response": sample.response, "pass": all}));
+        records.push(
+            json!({"id": sample.id, "prompt": sample.prompt, "response": sample.response,
+            "finish_reason": sample.finish_reason, "pass": all}),
+        );
     }
     write_jsonl(out, &records)?;
     let rate = pass_rate(&records);
     run.metric(iteration, "eval", started.elapsed().as_secs_f64(), json!({"model": actor.display().to_string(),
-        "prompts": records.len(), "pass_rate": rate, "instruction_pass_rate": followed as f64 / instructions.max(1) as f64}))?;
+        "prompts": records.len(), "pass_rate": rate, "instruction_pass_rate": followed as f64 / instructions.max(1) as f64,
+        "truncated": truncated}))?;
     Ok(Some(rate))
 }
 
@@ -453,22 +457,35 @@ fn print_summary(
         let s = &line["stats"];
         let figures = match line["stage"].as_str().unwrap_or_default() {
             "samples" => format!(
-                "{} samples, {:.0} tok/s",
+                "{} samples, {:.0} tok/s, {} cut by the {}-token limit",
                 s["samples"],
-                s["tokens_per_second"].as_f64().unwrap_or(0.0)
+                s["tokens_per_second"].as_f64().unwrap_or(0.0),
+                s["truncated"],
+                s["max_new_tokens"]
             ),
             "judge" => format!(
                 "pass rate {:.3}, {} negatives",
                 s["pass_rate"].as_f64().unwrap_or(0.0),
                 s["negatives"]
             ),
-            "search" => format!(
-                "{} trees, {} solved, children per round {}",
-                s["negatives_searched"], s["trees_solved"], s["children_per_round"]
-            ),
+            "search" => match s.get("skipped") {
+                Some(why) => why.to_string(),
+                None => format!(
+                    "{} trees, {} solved, children per round {}; {} cut negatives not searched",
+                    s["negatives_searched"],
+                    s["trees_solved"],
+                    s["children_per_round"],
+                    s["truncated_negatives_not_searched"]
+                ),
+            },
             "pairs" => format!(
-                "{} kept of {}, dropped {}",
-                s["pairs_kept"], s["pairs_built"], s["dropped"]
+                "{} {} pairs kept of {}, dropped {}; word similarity {} (independent pairs {})",
+                s["pairs_kept"],
+                s["source"].as_str().unwrap_or("tree"),
+                s["pairs_built"],
+                s["dropped"],
+                fixed(&s["similarity_kept"]),
+                fixed(&s["similarity_independent"])
             ),
             "dpo" | "rft" => match (s.get("skipped"), s.get("trainer")) {
                 (Some(why), _) => why.to_string(),
@@ -495,7 +512,14 @@ fn print_summary(
     Ok(())
 }
 
-/// Sample every job, a batch at a time, appending each finished batch's texts to `partial`.
+/// A number with two decimals, or `-` when absent.
+fn fixed(v: &Value) -> String {
+    v.as_f64()
+        .map(|x| format!("{x:.2}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Sample every job, a batch at a time, appending each finished batch's outputs to `partial`.
 /// After a stop, the jobs already in `partial` are not sampled again: each job's seed is its own
 /// and batches keep their composition, so the result equals an uninterrupted run's.
 pub fn sample_resumably(
@@ -503,8 +527,12 @@ pub fn sample_resumably(
     jobs: &[(Vec<Message>, u64)],
     settings: &SampleSettings,
     partial: &Path,
-) -> anyhow::Result<Vec<String>> {
-    let (mut log, mut done) = PartialLog::open::<String>(partial, jobs.len())?;
+) -> anyhow::Result<Vec<Generated>> {
+    let (mut log, done) = PartialLog::open::<PartialSample>(partial, jobs.len())?;
+    let mut done: Vec<Generated> = done
+        .into_iter()
+        .map(PartialSample::into_generated)
+        .collect();
     if !done.is_empty() {
         tracing::info!(
             done = done.len(),
@@ -514,15 +542,37 @@ pub fn sample_resumably(
     }
     let bar = progress::bar("samples", jobs.len(), done.len());
     for batch in jobs[done.len()..].chunks(sampler.batch_size.max(1)) {
-        let texts = sampler.sample(batch, settings)?;
-        log.append(&texts)?;
-        bar.inc(texts.len() as u64);
-        done.extend(texts);
+        let outputs = sampler.sample(batch, settings)?;
+        log.append(&outputs)?;
+        bar.inc(outputs.len() as u64);
+        done.extend(outputs);
         crate::failpoint::hit("samples-batch");
     }
     bar.finish_and_clear();
     log.finish();
     Ok(done)
+}
+
+/// A line of a sampling stage's partial log: an output, or a bare text from a log written
+/// before finish reasons were kept (its finish reason is then unknown, and counted so).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum PartialSample {
+    Output(Generated),
+    Text(String),
+}
+
+impl PartialSample {
+    fn into_generated(self) -> Generated {
+        match self {
+            PartialSample::Output(g) => g,
+            PartialSample::Text(text) => Generated {
+                text,
+                finish_reason: None,
+                tokens: None,
+            },
+        }
+    }
 }
 
 /// Judge `samples` a fixed chunk at a time, appending each chunk's records to `partial`; after a
@@ -689,6 +739,48 @@ fn train_config(
     }
 }
 
+/// The search stage's settings; `pairs.source = "single"` makes it one greedy refinement per
+/// failed sample (no tree).
+fn search_settings(cfg: &RunConfig, iteration: usize) -> steps::SearchSettings {
+    let s = &cfg.search;
+    let single = cfg.pairs.source == PairSource::Single;
+    steps::SearchSettings {
+        params: if single {
+            SearchParams {
+                branch: 1,
+                select: 1,
+                max_depth: 1,
+                pass_gate: s.pass_gate,
+                budget: 1,
+            }
+        } else {
+            SearchParams {
+                branch: s.branch as u32,
+                select: s.select as u32,
+                max_depth: s.max_depth as u32,
+                pass_gate: s.pass_gate,
+                budget: s.budget as u32,
+            }
+        },
+        refine: SampleSettings {
+            temperature: if single { 0.0 } else { s.temperature },
+            top_p: s.top_p,
+            top_k: 0,
+            max_new_tokens: s.max_new_tokens,
+        },
+        retries: s.retries,
+        seed: cfg.seed ^ iteration as u64,
+        search_truncated: s.search_truncated,
+    }
+}
+
+/// Add `extra`'s keys to the object `stats`.
+fn merge(stats: &mut Value, extra: Value) {
+    if let (Some(stats), Value::Object(extra)) = (stats.as_object_mut(), extra) {
+        stats.extend(extra);
+    }
+}
+
 /// One iteration; returns the next actor and refiner checkpoints.
 fn iterate(
     run: &Run,
@@ -743,7 +835,7 @@ fn iterate(
             top_k: 0,
             max_new_tokens: cfg.actor.max_new_tokens,
         };
-        let texts = sample_resumably(
+        let outputs = sample_resumably(
             &sampler,
             &jobs,
             &settings,
@@ -751,8 +843,8 @@ fn iterate(
         )?;
         let samples: Vec<Sample> = meta
             .into_iter()
-            .zip(texts)
-            .map(|((p, id, s), response)| Sample {
+            .zip(outputs)
+            .map(|((p, id, s), output)| Sample {
                 id: json!(format!(
                     "{}-{s}",
                     id.as_str()
@@ -760,7 +852,9 @@ fn iterate(
                         .unwrap_or_else(|| id.to_string())
                 )),
                 prompt: p["prompt"].as_str().unwrap_or_default().to_string(),
-                response,
+                response: output.text,
+                finish_reason: output.finish_reason,
+                tokens: output.tokens,
                 instruction_id_list: p
                     .get("instruction_id_list")
                     .and_then(|v| serde_json::from_value(v.clone()).ok()),
@@ -771,13 +865,11 @@ fn iterate(
             .collect();
         write_jsonl(&samples_path, &samples)?;
         let secs = started.elapsed().as_secs_f64();
-        run.metric(
-            iteration,
-            "samples",
-            secs,
-            json!({"samples": samples.len(), "tokens": sampler.tokens.get(),
-            "tokens_per_second": sampler.tokens.get() as f64 / secs.max(1e-9)}),
-        )?;
+        let mut stats = json!({"samples": samples.len(), "tokens": sampler.tokens.get(),
+            "tokens_per_second": sampler.tokens.get() as f64 / secs.max(1e-9),
+            "max_new_tokens": cfg.actor.max_new_tokens});
+        merge(&mut stats, steps::finish_stats(samples.iter()));
+        run.metric(iteration, "samples", secs, stats)?;
     }
 
     // 2-4. Judge, search, pairs with the refiner.
@@ -802,28 +894,13 @@ fn iterate(
             write_jsonl(&judgments_path, &records)?;
             run.metric(iteration, "judge", started.elapsed().as_secs_f64(), stats)?;
         }
-        if !trees_path.exists() || !sft_path.exists() {
+        if cfg.pairs.source != PairSource::Independent
+            && (!trees_path.exists() || !sft_path.exists())
+        {
             let started = Instant::now();
             let judged: Vec<JudgedSample> = read_jsonl(&judgments_path)?;
             let mut judger = run.judger(Some(&sampler), iteration as u64)?;
-            let s = &cfg.search;
-            let settings = steps::SearchSettings {
-                params: SearchParams {
-                    branch: s.branch as u32,
-                    select: s.select as u32,
-                    max_depth: s.max_depth as u32,
-                    pass_gate: s.pass_gate,
-                    budget: s.budget as u32,
-                },
-                refine: SampleSettings {
-                    temperature: s.temperature,
-                    top_p: s.top_p,
-                    top_k: 0,
-                    max_new_tokens: s.max_new_tokens,
-                },
-                retries: s.retries,
-                seed: cfg.seed ^ iteration as u64,
-            };
+            let settings = search_settings(cfg, iteration);
             let journal = dir.join("search.journal.jsonl");
             let (trees, examples, stats) = steps::search_negatives(
                 &judged,
@@ -839,10 +916,34 @@ fn iterate(
             run.metric(iteration, "search", started.elapsed().as_secs_f64(), stats)?;
         }
     }
+    if cfg.pairs.source == PairSource::Independent
+        && judgments_path.exists()
+        && !(trees_path.exists() && sft_path.exists())
+    {
+        // The baseline searches nothing: no trees, no refiner data.
+        write_jsonl::<TreeRecord>(&trees_path, &[])?;
+        write_jsonl::<SftRecord>(&sft_path, &[])?;
+        run.metric(
+            iteration,
+            "search",
+            0.0,
+            json!({"skipped": "pairs.source = independent: no tree search"}),
+        )?;
+    }
     if !pairs_path.exists() {
         let started = Instant::now();
         let trees: Vec<TreeRecord> = read_jsonl(&trees_path)?;
-        let (pairs, stats) = steps::make_pairs(&trees, &run.filters)?;
+        let judged: Vec<JudgedSample> = read_jsonl(&judgments_path)?;
+        let (pairs, stats) = steps::make_pairs(
+            &trees,
+            Some(&judged),
+            &run.filters,
+            steps::PairSettings {
+                source: cfg.pairs.source,
+                max_pairs: cfg.pairs.max_pairs,
+                seed: cfg.seed ^ iteration as u64,
+            },
+        )?;
         write_jsonl(&pairs_path, &pairs)?;
         run.metric(iteration, "pairs", started.elapsed().as_secs_f64(), stats)?;
     }
@@ -909,4 +1010,26 @@ fn iterate(
             .filter(|_| s.trainer == TrainerKind::External),
     )?;
     Ok((next_actor, next_refiner))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_log_from_before_finish_reasons_reads_as_unknown() {
+        let old: PartialSample = serde_json::from_str("\"a text\"").unwrap();
+        assert_eq!(
+            old.into_generated(),
+            Generated {
+                text: "a text".into(),
+                finish_reason: None,
+                tokens: None
+            }
+        );
+        let new: PartialSample =
+            serde_json::from_str(r#"{"text": "b", "finish_reason": "length", "tokens": 4}"#)
+                .unwrap();
+        assert!(new.into_generated().truncated());
+    }
 }

@@ -6,9 +6,9 @@ use std::cell::Cell;
 
 use candle_core::Device;
 
-use crate::backend::ChatBackend;
 use crate::backend::local::LocalBackend;
 use crate::backend::openai::{OpenAiBackend, ServerConfig};
+use crate::backend::{ChatBackend, Generated};
 use crate::engine::chat_template::Message;
 use crate::engine::model::Transformer;
 
@@ -82,16 +82,16 @@ impl<'m> ChatSampler<'m> {
         }
     }
 
-    /// One completion per (conversation, seed), in order.
+    /// One completion per (conversation, seed), in order, each with why it stopped.
     pub fn sample(
         &self,
         jobs: &[(Vec<Message>, u64)],
         settings: &SampleSettings,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> anyhow::Result<Vec<Generated>> {
         let done = self.backend.complete(jobs, settings)?;
         self.passes.set(self.passes.get() + done.passes);
         self.sequences.set(self.sequences.get() + jobs.len());
         self.tokens.set(self.tokens.get() + done.tokens);
-        Ok(done.texts)
+        Ok(done.outputs)
     }
 }

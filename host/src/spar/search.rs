@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::FinishReason;
 use crate::plugins::world_calls::{Expansion, Node, SearchParams, Step};
 use crate::plugins::{PluginError, SearchPlugin, TreeHandle};
 
@@ -34,6 +35,20 @@ pub struct NodeRecord {
     /// training data for the refiner.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub raw: String,
+    /// Why the generation behind this node stopped (`length`: cut by the token limit); absent
+    /// when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<FinishReason>,
+    /// Tokens that generation produced, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<usize>,
+}
+
+impl NodeRecord {
+    /// Cut off by the token limit: never a chosen answer.
+    pub fn truncated(&self) -> bool {
+        self.finish_reason == Some(FinishReason::Length)
+    }
 }
 
 /// A tree to search: the failed response and its judgment.
@@ -44,6 +59,8 @@ pub struct Root {
     pub critique: String,
     pub value: f64,
     pub votes: Votes,
+    pub finish_reason: Option<FinishReason>,
+    pub tokens: Option<usize>,
 }
 
 /// One expansion the expander must perform: `count` refinements of `node` in tree `tree`.
@@ -67,6 +84,12 @@ pub struct Child {
     pub votes: Votes,
     /// The raw refinement text the response was parsed from.
     pub raw: String,
+    /// Why the refinement's generation stopped; a refinement cut by the token limit has no
+    /// `response` (it is re-sampled like an unparseable one, then counted as failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<FinishReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<usize>,
 }
 
 /// Generates and judges refinements, a whole round at a time.
@@ -154,6 +177,8 @@ pub fn search(
             valid: true,
             votes: root.votes,
             raw: String::new(),
+            finish_reason: root.finish_reason,
+            tokens: root.tokens,
         };
         let mut entry = Active {
             handle: None,
@@ -267,6 +292,8 @@ pub fn search(
                     value: child.value,
                     votes: child.votes,
                     raw: child.raw,
+                    finish_reason: child.finish_reason,
+                    tokens: child.tokens,
                 };
                 stats.invalid_children += usize::from(!record.valid);
                 entry.generated += 1;
@@ -311,7 +338,8 @@ fn finish(entry: &mut Active, chosen: Option<u32>, gate: f64) {
         Some(id) if (id as usize) < entry.tree.nodes.len() => {
             let node = &entry.tree.nodes[id as usize];
             entry.tree.chosen = Some(id);
-            entry.tree.solved = id != 0 && node.valid && node.value > gate;
+            // A cut-off text can pass a verifier by accident; it is never a chosen answer.
+            entry.tree.solved = id != 0 && node.valid && !node.truncated() && node.value > gate;
         }
         Some(id) => {
             entry.tree.error = Some(format!("the strategy chose unknown node {id}"));

@@ -9,11 +9,15 @@ use std::path::Path;
 
 use super::journal::JournaledExpander;
 use super::judge::{JudgeItem, Judger};
-use super::pairs::{build_pairs, filter_pairs, refiner_examples};
+use super::pairs::{
+    build_pairs, cap_pairs, filter_pairs, independent_pairs, pair_texts, refiner_examples,
+};
 use super::records::{JudgedSample, PairRecord, Sample, SftRecord, TreeRecord};
 use super::refine::Refiner;
 use super::sampler::{ChatSampler, SampleSettings};
 use super::search::{Expander as _, Root, search};
+use super::similarity::mean_similarity;
+use crate::config::PairSource;
 use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, SearchPlugin};
 
@@ -45,11 +49,40 @@ pub fn judge_samples(
     Ok((records, stats))
 }
 
+/// Why the samples' generation stopped: `{stop, length (truncated), unknown}` and the share cut.
+pub fn finish_stats<'a>(samples: impl Iterator<Item = &'a Sample>) -> Value {
+    let (mut stop, mut length, mut unknown) = (0usize, 0usize, 0usize);
+    for s in samples {
+        match s.finish_reason {
+            Some(crate::backend::FinishReason::Stop) => stop += 1,
+            Some(crate::backend::FinishReason::Length) => length += 1,
+            None => unknown += 1,
+        }
+    }
+    let known = stop + length;
+    json!({
+        "stopped": stop,
+        "truncated": length,
+        "finish_unknown": unknown,
+        "truncated_share": if known == 0 { 0.0 } else { length as f64 / known as f64 },
+    })
+}
+
 /// The judge stage's stats line over its records.
 pub fn judge_stats(records: &[JudgedSample], judger: &Judger<'_>) -> Value {
     let count = |v: Option<bool>| records.iter().filter(|r| r.judgment.verdict == v).count();
+    let truncated = |v: Option<bool>| {
+        records
+            .iter()
+            .filter(|r| r.judgment.verdict == v && r.sample.truncated())
+            .count()
+    };
     json!({
         "samples": records.len(),
+        "truncated_samples": records.iter().filter(|r| r.sample.truncated()).count(),
+        "truncated_passed": truncated(Some(true)),
+        "truncated_negatives": truncated(Some(false)),
+        "truncated_judgments": judger.stats.truncated_judgments,
         "judged": judger.stats.judged,
         "cache_hits": judger.stats.cache_hits,
         "passed": count(Some(true)),
@@ -67,13 +100,25 @@ pub struct SearchSettings {
     pub refine: SampleSettings,
     pub retries: u32,
     pub seed: u64,
+    /// Search failed samples that the token limit cut off too. Off by default: a cut answer
+    /// fails constraints it might have kept, so its tree repairs the limit, not the answer.
+    pub search_truncated: bool,
 }
 
-/// SPaR: one failed sample per prompt (the lowest-valued, first on ties) goes to search.
-pub fn pick_negatives(judged: &[JudgedSample]) -> Vec<&JudgedSample> {
+/// SPaR: one failed sample per prompt (the lowest-valued, first on ties) goes to search. Unless
+/// `search_truncated`, samples cut by the token limit are left out; the second value counts them.
+pub fn pick_negatives(
+    judged: &[JudgedSample],
+    search_truncated: bool,
+) -> (Vec<&JudgedSample>, usize) {
     let mut chosen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut truncated = 0;
     for (i, r) in judged.iter().enumerate() {
         if r.judgment.verdict != Some(false) {
+            continue;
+        }
+        if r.sample.truncated() && !search_truncated {
+            truncated += 1;
             continue;
         }
         let better = match chosen.get(r.sample.prompt.as_str()) {
@@ -86,7 +131,7 @@ pub fn pick_negatives(judged: &[JudgedSample]) -> Vec<&JudgedSample> {
     }
     let mut picked: Vec<usize> = chosen.into_values().collect();
     picked.sort_unstable();
-    picked.into_iter().map(|i| &judged[i]).collect()
+    (picked.into_iter().map(|i| &judged[i]).collect(), truncated)
 }
 
 /// Search every picked negative; returns the trees, the refiner's examples and stats. With a
@@ -99,7 +144,7 @@ pub fn search_negatives<'s>(
     judger: &mut Judger<'_>,
     journal: Option<&Path>,
 ) -> anyhow::Result<(Vec<TreeRecord>, Vec<SftRecord>, Value)> {
-    let negatives = pick_negatives(judged);
+    let (negatives, truncated_skipped) = pick_negatives(judged, settings.search_truncated);
     let constraints: Vec<_> = negatives
         .iter()
         .map(|r| r.sample.constraints())
@@ -112,6 +157,8 @@ pub fn search_negatives<'s>(
             critique: r.judgment.critique.clone(),
             value: r.judgment.value,
             votes: r.judgment.votes,
+            finish_reason: r.sample.finish_reason,
+            tokens: r.sample.tokens,
         })
         .collect();
     let params = SearchParams {
@@ -127,6 +174,7 @@ pub fn search_negatives<'s>(
         seed: settings.seed,
         constraints: &constraints,
         unparsed_refinements: 0,
+        truncated_refinements: 0,
     };
     let (trees, stats, unparsed, replayed) = match journal {
         Some(path) => {
@@ -139,6 +187,7 @@ pub fn search_negatives<'s>(
             (trees, stats, refiner.unparsed_refinements, 0)
         }
     };
+    let truncated_resampled = refiner.truncated_refinements;
     let records: Vec<TreeRecord> = negatives
         .iter()
         .zip(trees)
@@ -159,9 +208,18 @@ pub fn search_negatives<'s>(
     } else {
         stats.batch_sizes.iter().sum::<usize>() as f64 / stats.batch_sizes.len() as f64
     };
+    let truncated_children = records
+        .iter()
+        .flat_map(|r| &r.tree.nodes[1..])
+        .filter(|n| n.truncated())
+        .count();
     let stats = json!({
         "judged_samples": judged.len(),
         "negatives_searched": roots.len(),
+        "truncated_negatives_not_searched": truncated_skipped,
+        "search_truncated": settings.search_truncated,
+        "truncated_refinements_resampled": truncated_resampled,
+        "truncated_children_failed": truncated_children,
         "trees_solved": stats.solved,
         "solved_by_depth": stats.solved_by_depth,
         "rounds": stats.rounds,
@@ -178,20 +236,57 @@ pub fn search_negatives<'s>(
     Ok((records, examples, stats))
 }
 
-/// Pairs from solved trees, filtered.
+/// Which pairs a pairs step makes.
+#[derive(Clone, Copy, Debug)]
+pub struct PairSettings {
+    pub source: PairSource,
+    /// At most this many pairs after filtering (0: all).
+    pub max_pairs: usize,
+    pub seed: u64,
+}
+
+/// Pairs from solved trees (`tree`, `single`) or from independent samples (`independent`),
+/// filtered and capped. `judged` (the judge step's records) is needed for independent pairs;
+/// given with any source, the stats also carry the similarity of the independent pairs the same
+/// samples make, the paper's point of comparison.
 pub fn make_pairs(
     trees: &[TreeRecord],
+    judged: Option<&[JudgedSample]>,
     filters: &[(FilterPlugin, String)],
+    settings: PairSettings,
 ) -> anyhow::Result<(Vec<PairRecord>, Value)> {
-    let built = build_pairs(trees);
+    let independent = judged.map(|j| independent_pairs(j, settings.seed));
+    let (built, truncated_chosen) = match settings.source {
+        PairSource::Tree | PairSource::Single => build_pairs(trees)?,
+        PairSource::Independent => (
+            independent.clone().ok_or_else(|| {
+                anyhow::anyhow!("independent pairs need the judged samples (judgments.jsonl)")
+            })?,
+            0,
+        ),
+    };
     let total = built.len();
     let (kept, drops) = filter_pairs(built, filters)?;
+    let filtered = kept.len();
+    let kept = cap_pairs(kept, settings.max_pairs, settings.seed);
+    let similarity = |pairs: &[PairRecord]| mean_similarity(pairs.iter().map(pair_texts));
+    let truncated_in_kept = kept
+        .iter()
+        .filter(|p| p.meta["chosen_finish_reason"] == json!("length"))
+        .count();
     let stats = json!({
+        "source": settings.source.name(),
         "trees": trees.len(),
         "unsolved_trees": trees.iter().filter(|t| !t.tree.solved).count(),
         "pairs_built": total,
+        "truncated_chosen_skipped": truncated_chosen,
         "pairs_kept": kept.len(),
         "dropped": drops,
+        "capped": filtered - kept.len(),
+        "truncated_chosen_kept": truncated_in_kept,
+        "similarity_kept": similarity(&kept),
+        "independent_pairs_available": independent.as_ref().map(Vec::len),
+        "similarity_independent": independent.as_deref().and_then(similarity),
     });
     Ok((kept, stats))
 }
