@@ -5,10 +5,12 @@
 #   1. synthesise TRAIN training prompts and HELDOUT held-out prompts (never IFEval's);
 #   2. one SPaR iteration (configs/fidelity.toml: actor samples, verifier judging, tree-search
 #      refinement, quality-gated pairs, DPO);
-#   3. one iteration on independent pairs (a passing vs a failing sample of the same prompt),
-#      from the same samples and judgments, capped to the number of pairs SPaR kept;
-#   4. greedy evaluation of the base, SPaR and independent actors on IFEval's 541 prompts and on
-#      the held-out prompts (all four accuracies each);
+#   3. the same samples and judgments, two more ways, each capped to the number of pairs SPaR
+#      kept (PAIRS overrides it): SPaR with verifier repair (search.refine = "repair": a failed
+#      answer's child is the verifiers' minimal fix) and independent pairs (a passing vs a
+#      failing sample of the same prompt, the baseline the paper argues against);
+#   4. greedy evaluation of the base, SPaR, repair and independent actors on IFEval's 541
+#      prompts and on the held-out prompts (all four accuracies each);
 #   5. one table with exact McNemar tests on prompt-level loose, also written as JSON to
 #      $OUT/report.json (scripts/fidelity/report.py).
 #
@@ -55,17 +57,25 @@ timed run_config spar
 KEPT=$(grep -c . "$OUT/run-spar/iter-1/pairs.jsonl" || true)
 echo "SPaR kept $KEPT pairs" >&2
 
-# Independent pairs from the same samples and judgments, as many as SPaR kept.
-echo "== independent-pairs iteration" >&2
-mkdir -p "$OUT/run-independent/iter-1"
-for f in samples.jsonl judgments.jsonl; do
-  [ -e "$OUT/run-independent/iter-1/$f" ] || cp "$OUT/run-spar/iter-1/$f" "$OUT/run-independent/iter-1/$f"
-done
-if [ "$KEPT" -gt 0 ]; then
-  timed run_config independent --set 'pairs.source="independent"' --set "pairs.max_pairs=$KEPT"
-else
-  echo "SPaR kept no pairs: the independent run would be capped to none; skipped" >&2
-fi
+PAIRS=${PAIRS:-$KEPT}
+
+# Repair and independent pairs from the same samples and judgments, PAIRS of each.
+arm() { # name, --set words
+  local name=$1; shift
+  echo "== $name iteration" >&2
+  mkdir -p "$OUT/run-$name/iter-1"
+  for f in samples.jsonl judgments.jsonl; do
+    [ -e "$OUT/run-$name/iter-1/$f" ] || cp "$OUT/run-spar/iter-1/$f" "$OUT/run-$name/iter-1/$f"
+  done
+  if [ "$PAIRS" -gt 0 ]; then
+    timed run_config "$name" --set "pairs.max_pairs=$PAIRS" "$@"
+  else
+    echo "no pairs to match: the $name run is skipped" >&2
+  fi
+}
+arm repair --set 'search.refine="repair"' --set search.branch=1 --set search.max_depth=1 \
+  --set search.budget=1
+arm independent --set 'pairs.source="independent"'
 
 # Greedy evaluation of the three actors.
 evaluate() { # name, model
@@ -81,11 +91,14 @@ evaluate() { # name, model
 echo "== evaluation" >&2
 evaluate base "$OUT/base.gguf"
 evaluate spar "$OUT/run-spar/iter-1/actor"
+evaluate repair "$OUT/run-repair/iter-1/actor"
 evaluate independent "$OUT/run-independent/iter-1/actor"
 
 echo
-echo "fidelity benchmark ($(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; TRAIN=$TRAIN HELDOUT=$HELDOUT SEED=$SEED IFEVAL_LIMIT=$IFEVAL_LIMIT EVAL_MAX_NEW=$EVAL_MAX_NEW)"
+echo "fidelity benchmark ($(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; TRAIN=$TRAIN HELDOUT=$HELDOUT SEED=$SEED PAIRS=$PAIRS IFEVAL_LIMIT=$IFEVAL_LIMIT EVAL_MAX_NEW=$EVAL_MAX_NEW)"
 python3 scripts/fidelity/report.py "$OUT"
 echo
-echo "two SPaR pairs as diffs:"
-"$BIN" pairs show "$OUT/run-spar/iter-1/pairs.jsonl" --limit 2 --color never
+for name in spar repair; do
+  echo "two $name pairs as diffs:"
+  "$BIN" pairs show "$OUT/run-$name/iter-1/pairs.jsonl" --limit 2 --color never || true
+done

@@ -296,3 +296,81 @@ fn eval_with_a_model_generates_then_scores() {
         assert_eq!(text.lines().count(), 3, "{name}");
     }
 }
+
+/// Repair on the 541 GPT-4 responses: every fix the plugin offers passes its own constraint, and
+/// a composed repair (the search's child) never loses a constraint the response kept.
+#[test]
+fn repairs_on_the_gpt4_responses_pass_and_never_break_what_was_kept() {
+    use spar_host::plugins::verifiers::Verifiers;
+    use spar_host::plugins::{Limits, PluginHost};
+    use spar_host::spar::judge::Constraint;
+    use spar_host::spar::repair::repair_response;
+
+    let host = PluginHost::new(Limits::default()).unwrap();
+    let verifiers = Verifiers::load(&host, &[plugin("verifier-ifeval")]).unwrap();
+    let mut sessions = verifiers.sessions();
+    let read = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(data(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let inputs = read("input_data.jsonl");
+    let responses: std::collections::HashMap<String, String> =
+        read("input_response_data_gpt4_20231107_145030.jsonl")
+            .into_iter()
+            .map(|r| {
+                (
+                    r["prompt"].as_str().unwrap().to_string(),
+                    r["response"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+    let (mut failed, mut single_repairs, mut composed) = (0, 0, 0);
+    for input in &inputs {
+        let prompt = input["prompt"].as_str().unwrap();
+        let response = &responses[prompt];
+        let constraints: Vec<Constraint> = input["instruction_id_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(input["kwargs"].as_array().unwrap())
+            .map(|(id, kwargs)| Constraint {
+                id: id.as_str().unwrap().to_string(),
+                kwargs: kwargs.clone(),
+            })
+            .collect();
+        let check = |sessions: &mut spar_host::plugins::verifiers::VerifierSessions<'_>,
+                     c: &Constraint,
+                     text: &str| {
+            sessions
+                .check(&c.id, &c.kwargs.to_string(), prompt, text)
+                .unwrap()
+                .strict
+        };
+        let kept: Vec<&Constraint> = constraints
+            .iter()
+            .filter(|c| check(&mut sessions, c, response))
+            .collect();
+        for c in constraints.iter().filter(|c| !kept.contains(c)) {
+            failed += 1;
+            let args = c.kwargs.to_string();
+            if let Some(fixed) = sessions.repair(&c.id, &args, prompt, response).unwrap() {
+                single_repairs += 1;
+                assert!(check(&mut sessions, c, &fixed), "{}: {fixed:?}", c.id);
+            }
+        }
+        if let Some(fixed) = repair_response(&mut sessions, &constraints, prompt, response).unwrap()
+        {
+            composed += 1;
+            for c in &kept {
+                assert!(check(&mut sessions, c, &fixed), "lost {}: {fixed:?}", c.id);
+            }
+        }
+    }
+    eprintln!(
+        "{failed} failed instructions, {single_repairs} repaired one by one, {composed} responses repaired"
+    );
+    assert!(failed > 0 && single_repairs > 0 && composed > 0);
+}

@@ -61,6 +61,7 @@ impl Expander for Scripted {
                                 FinishReason::Stop
                             }),
                             tokens: None,
+                            repaired: false,
                         }
                     })
                     .collect()

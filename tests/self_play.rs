@@ -272,6 +272,63 @@ fn independent_pairs_and_the_pair_diff_come_from_the_same_steps() {
 }
 
 #[test]
+fn verifier_repairs_make_children_that_differ_only_where_the_instruction_asked() {
+    let (dir, _) = pipeline("self-play-repair", "search-bfs");
+    let search = run(
+        &[
+            "search",
+            "--mode",
+            "verifier",
+            "--refine",
+            "repair",
+            "--branch",
+            "1",
+            "--max-depth",
+            "1",
+        ],
+        &[
+            ("--input", &dir.join("judgments.jsonl")),
+            ("--output", &dir.join("repaired-trees.jsonl")),
+            ("--model", &dir.join("model")),
+        ],
+    );
+    let searched = stats(&search, "search");
+    assert_eq!(searched["refine"], "repair", "{searched}");
+    assert_eq!(searched["repaired_children"], 5, "{searched}");
+    assert_eq!(searched["trees_solved"], 5, "{searched}");
+    for tree in lines(&dir.join("repaired-trees.jsonl")) {
+        let nodes = tree["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 2, "one repair per node: {tree}");
+        assert_eq!(nodes[1]["repaired"], true);
+        assert_eq!(nodes[1]["raw"], serde_json::Value::Null, "no refiner text");
+        // "I like rivers, truly, deeply." -> the same words, no commas.
+        assert_eq!(
+            nodes[1]["response"].as_str().unwrap(),
+            nodes[0]["response"].as_str().unwrap().replace(',', "")
+        );
+    }
+    let pairs = run(
+        &["pairs", "--filter", "none"],
+        &[
+            ("--input", &dir.join("repaired-trees.jsonl")),
+            ("--output", &dir.join("repaired-pairs.jsonl")),
+            ("--judgments", &dir.join("judgments.jsonl")),
+        ],
+    );
+    let made = stats(&pairs, "pairs");
+    assert_eq!(made["pairs_kept"], 5, "{made}");
+    // Repaired pairs keep every word; the independent ones from the same samples do not.
+    assert!(
+        made["similarity_kept"].as_f64().unwrap()
+            > made["similarity_independent"].as_f64().unwrap(),
+        "{made}"
+    );
+    for pair in lines(&dir.join("repaired-pairs.jsonl")) {
+        assert_eq!(pair["meta"]["chosen_repaired"], true);
+    }
+}
+
+#[test]
 fn swapping_the_strategy_is_a_path_change_only() {
     let (dir, searched) = pipeline("self-play-dfs", "search-dfs");
     check_outputs(&dir, &searched);

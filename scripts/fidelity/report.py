@@ -10,9 +10,12 @@ import math
 import os
 import sys
 
-MODELS = ["base", "spar", "independent"]
+MODELS = ["base", "spar", "repair", "independent"]
 BENCHMARKS = ["ifeval", "heldout"]
-COMPARISONS = [("spar", "base"), ("independent", "base"), ("spar", "independent")]
+COMPARISONS = [
+    ("spar", "base"), ("repair", "base"), ("independent", "base"),
+    ("spar", "independent"), ("repair", "independent"), ("repair", "spar"),
+]
 
 
 def read_jsonl(path):
@@ -69,6 +72,7 @@ def stage_stats(run_dir):
         if stage == "search" and "skipped" not in s:
             stats["trees"] = s.get("negatives_searched")
             stats["trees_solved"] = s.get("trees_solved")
+            stats["repaired_children"] = s.get("repaired_children")
             stats["truncated_negatives_not_searched"] = s.get("truncated_negatives_not_searched")
         if stage == "dpo" and "steps" in s:
             stats["dpo_steps"] = s["steps"]
@@ -100,7 +104,7 @@ def main():
                 "benchmark": bench, "model": a, "versus": b, "metric": "prompt_loose",
                 "delta": delta, "p_value": p, "only_model_passes": only_a, "only_versus_passes": only_b,
             })
-    for run in ["spar", "independent"]:
+    for run in ["spar", "repair", "independent"]:
         report["runs"][run] = stage_stats(os.path.join(out, f"run-{run}"))
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(report, f, indent=2)

@@ -88,6 +88,9 @@ fn print_check(file: &Path, plugin: &AnyPlugin) {
     );
     println!("  imports:  {}", join_or_none(&manifest.imports));
     println!("  exports:  {}", join_or_none(&plugin.exported_functions()));
+    if manifest.offers_repair() {
+        println!("  repair:   offered (exports spar:plugins/repair-api)");
+    }
     println!("  verdict:  ok, this host can run it");
 }
 
@@ -116,9 +119,14 @@ fn list(host: &PluginHost, dir: &Path) -> anyhow::Result<ExitCode> {
         match host.load_any(file) {
             Ok(plugin) => {
                 let info = plugin.info();
+                let manifest = plugin.manifest();
+                let world = if manifest.offers_repair() {
+                    format!("{}+repair", manifest.world.name())
+                } else {
+                    manifest.world.name().to_string()
+                };
                 println!(
-                    "{name:<32} {:<16} {:<24} contract {:<8} ok",
-                    plugin.manifest().world.name(),
+                    "{name:<32} {world:<16} {:<24} contract {:<8} ok",
                     format!("{} {}", info.name, info.version),
                     plugin.manifest().contract_version.to_string(),
                 );

@@ -12,7 +12,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::backend::openai::ServerConfig;
-use crate::config::PairSource;
+use crate::config::{PairSource, RefineMode};
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
@@ -148,14 +148,18 @@ fn plugins(
     let verifiers = if args.mode == JudgeMode::Llm {
         None
     } else {
-        let paths = if args.verifiers.is_empty() {
-            vec![builtin::find("verifier-ifeval")?]
-        } else {
-            args.verifiers.clone()
-        };
-        Some(Verifiers::load(host, &paths)?)
+        Some(Verifiers::load(host, &verifier_paths(args)?)?)
     };
     Ok((judge, verifiers))
+}
+
+/// `--verifier` paths, or the built-in verifier-ifeval.
+fn verifier_paths(args: &JudgeArgs) -> anyhow::Result<Vec<PathBuf>> {
+    Ok(if args.verifiers.is_empty() {
+        vec![builtin::find("verifier-ifeval")?]
+    } else {
+        args.verifiers.clone()
+    })
 }
 
 fn judge_settings(args: &JudgeArgs) -> SampleSettings {
@@ -251,6 +255,10 @@ pub struct SearchCommand {
     /// temperature 0).
     #[arg(long)]
     single: bool,
+    /// How children are made: `llm` (the refiner rewrites), `repair` (the verifiers' minimal
+    /// fixes; use --branch 1) or `both` (first child the repair, the others rewrites).
+    #[arg(long, value_enum, default_value = "llm")]
+    refine: RefineMode,
     #[command(flatten)]
     judge: JudgeArgs,
 }
@@ -260,6 +268,7 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
     let judged: Vec<JudgedSample> = read_jsonl(&command.input)?;
     let host = PluginHost::new(Limits::default())?;
     let (judge_plugin, verifiers) = plugins(&command.judge, &host)?;
+    let repair_verifiers: Option<Verifiers>;
     let strategy: SearchPlugin = host.load(&match &command.strategy {
         Some(p) => p.clone(),
         None => builtin::find("search-bfs")?,
@@ -300,9 +309,26 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
         retries: command.retries,
         seed: command.judge.seed,
         search_truncated: command.search_truncated,
+        refine_mode: command.refine,
     };
-    let (records, examples, mut stats) =
-        steps::search_negatives(&judged, &strategy, &settings, &sampler, &mut judger, None)?;
+    let repairers = match (&verifiers, command.refine.uses_repair()) {
+        (_, false) => None,
+        (Some(v), true) => Some(v),
+        (None, true) => {
+            // An LLM judge loads no verifiers; repairs still come from them.
+            repair_verifiers = Some(Verifiers::load(&host, &verifier_paths(&command.judge)?)?);
+            repair_verifiers.as_ref()
+        }
+    };
+    let (records, examples, mut stats) = steps::search_negatives(
+        &judged,
+        &strategy,
+        &settings,
+        &sampler,
+        &mut judger,
+        repairers,
+        None,
+    )?;
     write_jsonl(&command.output, &records)?;
     if let Some(sft) = &command.sft_output {
         write_jsonl(sft, &examples)?;

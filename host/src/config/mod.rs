@@ -154,6 +154,10 @@ pub struct SearchConfig {
     /// Also search failed samples that the token limit cut off (default: they are counted as
     /// `truncated` and left out, since they fail for the limit's sake, not the answer's).
     pub search_truncated: bool,
+    /// How a node's children are made: `llm` (the refiner rewrites; the paper), `repair` (the
+    /// verifiers' minimal fixes; one child per node, so use branch 1) or `both` (the first child
+    /// is the repair, the others rewrites).
+    pub refine: RefineMode,
 }
 
 impl Default for SearchConfig {
@@ -170,7 +174,31 @@ impl Default for SearchConfig {
             top_p: 1.0,
             max_new_tokens: 3072,
             search_truncated: false,
+            refine: RefineMode::Llm,
         }
+    }
+}
+
+/// How the search makes a node's children.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RefineMode {
+    /// The refiner rewrites the answer (the paper).
+    #[default]
+    Llm,
+    /// The verifiers repair it: one child per node, when some failed constraint has a fix.
+    Repair,
+    /// The first child is the repair when there is one, the others the refiner's rewrites.
+    Both,
+}
+
+impl RefineMode {
+    pub fn uses_repair(self) -> bool {
+        self != RefineMode::Llm
+    }
+
+    pub fn uses_llm(self) -> bool {
+        self != RefineMode::Repair
     }
 }
 

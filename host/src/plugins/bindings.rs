@@ -69,6 +69,16 @@ world_bindings!(
     World::Verifier,
     spar_plugins_verifier_api
 );
+// A verifier that also exports `repair-api` (loaded as a second view of the same component
+// when its manifest offers repair).
+world_bindings!(
+    repairing_verifier,
+    "repairing-verifier",
+    RepairingVerifier,
+    RepairingVerifierPre,
+    World::Verifier,
+    spar_plugins_verifier_api
+);
 world_bindings!(
     judge,
     "judge",

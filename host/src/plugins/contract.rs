@@ -130,6 +130,21 @@ pub struct Manifest {
     pub exports: Vec<String>,
 }
 
+/// The optional interface a verifier exports when it can repair responses (`wit/verifier.wit`).
+pub const REPAIR_INTERFACE: &str = "repair-api";
+
+impl Manifest {
+    /// Whether the plugin is a verifier that also exports `repair-api`: the host asks such
+    /// plugins for minimal fixes; every other verifier is only checked against.
+    pub fn offers_repair(&self) -> bool {
+        self.world == World::Verifier
+            && self
+                .exports
+                .iter()
+                .any(|e| contract_name(e).is_some_and(|(iface, _)| iface == REPAIR_INTERFACE))
+    }
+}
+
 /// Why a binary is not a plugin this host can run; the caller adds the path.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ManifestError {

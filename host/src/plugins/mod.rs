@@ -25,7 +25,8 @@ pub use contract::{CONTRACT_VERSION, Manifest, World};
 pub use error::{Limit, PluginError};
 pub use sandbox::{Limits, PluginState};
 pub use world_calls::{
-    ConformancePlugin, FilterPlugin, JudgePlugin, SearchPlugin, TreeHandle, VerifierPlugin,
+    ConformancePlugin, FilterPlugin, JudgePlugin, RepairPlugin, SearchPlugin, TreeHandle,
+    VerifierPlugin,
 };
 
 /// One wasmtime engine with its epoch ticker and the linker that provides the contract's host

@@ -5,13 +5,16 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
+use super::bindings::repairing_verifier::RepairingVerifier;
 use super::bindings::verifier::Verifier;
-use super::world_calls::CheckResult;
+use super::world_calls::{CheckResult, RepairPlugin};
 use super::{PluginError, PluginHost, Session, VerifierPlugin};
 
 /// Verifier plugins and which of them checks each instruction id.
 pub struct Verifiers {
     plugins: Vec<VerifierPlugin>,
+    /// The same components' repair view, for those that export `repair-api`.
+    repairers: Vec<Option<RepairPlugin>>,
     by_id: HashMap<String, usize>,
 }
 
@@ -19,9 +22,15 @@ impl Verifiers {
     /// Load `paths`; an instruction id offered by two plugins is an error.
     pub fn load(host: &PluginHost, paths: &[PathBuf]) -> anyhow::Result<Verifiers> {
         let mut plugins = Vec::new();
+        let mut repairers = Vec::new();
         let mut by_id: HashMap<String, usize> = HashMap::new();
         for path in paths {
             let plugin: VerifierPlugin = host.load(path)?;
+            repairers.push(if plugin.manifest().offers_repair() {
+                Some(host.load::<RepairingVerifier>(path)?)
+            } else {
+                None
+            });
             for constraint in plugin.session().constraints()? {
                 if let Some(&other) = by_id.get(&constraint.id) {
                     let other: &VerifierPlugin = &plugins[other];
@@ -36,7 +45,11 @@ impl Verifiers {
             }
             plugins.push(plugin);
         }
-        Ok(Verifiers { plugins, by_id })
+        Ok(Verifiers {
+            plugins,
+            repairers,
+            by_id,
+        })
     }
 
     /// "name (N ids), ..." for messages.
@@ -66,11 +79,21 @@ impl Verifiers {
         ids
     }
 
+    /// Whether some loaded plugin offers repair.
+    pub fn any_repair(&self) -> bool {
+        self.repairers.iter().any(Option::is_some)
+    }
+
     /// One fresh instance of every plugin, for one thread's unit of work.
     pub fn sessions(&self) -> VerifierSessions<'_> {
         VerifierSessions {
             verifiers: self,
             sessions: self.plugins.iter().map(|p| p.session()).collect(),
+            repair_sessions: self
+                .repairers
+                .iter()
+                .map(|r| r.as_ref().map(|r| r.session()))
+                .collect(),
         }
     }
 }
@@ -79,6 +102,7 @@ impl Verifiers {
 pub struct VerifierSessions<'v> {
     verifiers: &'v Verifiers,
     sessions: Vec<Session<Verifier>>,
+    repair_sessions: Vec<Option<Session<RepairingVerifier>>>,
 }
 
 impl VerifierSessions<'_> {
@@ -107,5 +131,22 @@ impl VerifierSessions<'_> {
 
     pub fn describe(&mut self, id: &str, kwargs: &str) -> Result<String, PluginError> {
         self.session(id)?.describe(id, kwargs)
+    }
+
+    /// `response` minimally edited to keep `id`, from the plugin that checks `id` when it offers
+    /// repair; `None` when it does not, or when it has no mechanical fix.
+    pub fn repair(
+        &mut self,
+        id: &str,
+        kwargs: &str,
+        prompt: &str,
+        response: &str,
+    ) -> Result<Option<String>, PluginError> {
+        self.session(id)?;
+        let index = self.verifiers.by_id[id];
+        match &mut self.repair_sessions[index] {
+            Some(session) => session.repair(id, kwargs, prompt, response),
+            None => Ok(None),
+        }
     }
 }

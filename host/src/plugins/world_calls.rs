@@ -3,10 +3,11 @@
 
 use wasmtime::component::ResourceAny;
 
-use super::bindings::{conformance, filter, judge, search, verifier};
+use super::bindings::{conformance, filter, judge, repairing_verifier, search, verifier};
 use super::{Message, Plugin, PluginError, Session};
 
 pub type VerifierPlugin = Plugin<verifier::Verifier>;
+pub type RepairPlugin = Plugin<repairing_verifier::RepairingVerifier>;
 pub type JudgePlugin = Plugin<judge::Judge>;
 pub type SearchPlugin = Plugin<search::SearchStrategy>;
 pub type FilterPlugin = Plugin<filter::PairFilter>;
@@ -46,6 +47,23 @@ impl Session<verifier::Verifier> {
                 .call_check(s, id, args, prompt, response)
         })?;
         answer.map_err(|message| self.plugin_error("check", message))
+    }
+}
+
+impl Session<repairing_verifier::RepairingVerifier> {
+    /// `response` minimally edited to keep constraint `id`, or `None` (no mechanical fix).
+    pub fn repair(
+        &mut self,
+        id: &str,
+        args: &str,
+        prompt: &str,
+        response: &str,
+    ) -> Result<Option<String>, PluginError> {
+        let answer = self.call("repair", |b, s| {
+            b.spar_plugins_repair_api()
+                .call_repair(s, id, args, prompt, response)
+        })?;
+        answer.map_err(|message| self.plugin_error("repair", message))
     }
 }
 

@@ -45,6 +45,7 @@ pub fn build_pairs(trees: &[TreeRecord]) -> anyhow::Result<(Vec<PairRecord>, usi
                 "rejected_value": root.value,
                 "depth": chosen.depth,
                 "chosen_node": chosen.id,
+                "chosen_repaired": chosen.repaired,
                 "chosen_finish_reason": chosen.finish_reason,
                 "rejected_finish_reason": root.finish_reason,
                 "chosen_tokens": chosen.tokens,
@@ -328,6 +329,7 @@ mod tests {
                 FinishReason::Stop
             }),
             tokens: None,
+            repaired: false,
         }
     }
 

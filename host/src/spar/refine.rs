@@ -1,17 +1,20 @@
 //! The search's [`Expander`] backed by the model: refinements are sampled for every requested
 //! node of every tree in one batch (a refinement that cannot be parsed, or that the token limit
 //! cut off, is re-sampled up to a limit, then counted as failed), and the parsed ones are judged
-//! in one judging batch.
+//! in one judging batch. With repair (`RefineMode::Repair|Both`), a node's first child is the
+//! verifiers' repair of it, judged like any other child.
 
 use super::judge::{Constraint, JudgeItem, Judger, Judgment};
+use super::repair::{RefineMode, repair_response};
 use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::search::{Child, ExpandRequest, Expander, Votes};
 use crate::backend::Generated;
 use crate::engine::chat_template::Message;
+use crate::plugins::verifiers::VerifierSessions;
 
 /// A slot's last attempt: the refinement parsed from it (none when it did not parse or was cut
-/// by the token limit) and the generation itself.
-type Attempt = (Option<String>, Generated);
+/// by the token limit), the generation itself, and whether it is a verifier's repair.
+type Attempt = (Option<String>, Generated, bool);
 
 pub struct Refiner<'s, 'j, 'a> {
     pub sampler: &'s ChatSampler<'s>,
@@ -25,6 +28,13 @@ pub struct Refiner<'s, 'j, 'a> {
     pub unparsed_refinements: usize,
     /// Refinements cut by the token limit (each re-sampled, like an unparseable one).
     pub truncated_refinements: usize,
+    /// Whether children come from the refiner, the verifiers' repairs, or both.
+    pub mode: RefineMode,
+    /// The verifiers that repair (needed unless `mode` is `llm`).
+    pub repairs: Option<VerifierSessions<'s>>,
+    /// Children made by repair, and nodes for which no repair applied.
+    pub repaired_children: usize,
+    pub unrepairable_nodes: usize,
 }
 
 impl Expander for Refiner<'_, '_, '_> {
@@ -48,10 +58,38 @@ impl Expander for Refiner<'_, '_, '_> {
             .iter()
             .map(|r| vec![None; r.count as usize])
             .collect();
+        // A node's first child is its repair, when the mode asks for one and a fix applies.
+        if self.mode.uses_repair() {
+            let sessions = self
+                .repairs
+                .as_mut()
+                .ok_or_else(|| anyhow::anyhow!("refining by repair needs verifier plugins"))?;
+            for (i, r) in requests.iter().enumerate() {
+                let constraints = &self.constraints[r.tree];
+                let fixed =
+                    repair_response(sessions, constraints, &r.root.instruction, &r.node.response)?;
+                match fixed {
+                    Some(fixed) if r.count > 0 => {
+                        self.repaired_children += 1;
+                        // The repaired text is the parent's generation, edited: it is as
+                        // complete as the parent was.
+                        let output = Generated {
+                            text: String::new(),
+                            finish_reason: r.node.finish_reason,
+                            tokens: None,
+                        };
+                        parsed[i][0] = Some((Some(fixed), output, true));
+                    }
+                    _ => self.unrepairable_nodes += 1,
+                }
+            }
+        }
+        let llm = self.mode.uses_llm();
         let mut pending: Vec<(usize, u32)> = requests
             .iter()
             .enumerate()
             .flat_map(|(i, r)| (0..r.count).map(move |s| (i, s)))
+            .filter(|&(i, s)| llm && parsed[i][s as usize].is_none())
             .collect();
         for attempt in 0..=self.retries {
             if pending.is_empty() {
@@ -84,11 +122,11 @@ impl Expander for Refiner<'_, '_, '_> {
                     // accident; it must never be chosen, so it is sampled again.
                     Some(_) if output.truncated() => self.truncated_refinements += 1,
                     Some(r) => {
-                        parsed[i][slot as usize] = Some((Some(r), output));
+                        parsed[i][slot as usize] = Some((Some(r), output, false));
                         continue;
                     }
                 }
-                parsed[i][slot as usize] = Some((None, output));
+                parsed[i][slot as usize] = Some((None, output, false));
                 still.push((i, slot));
             }
             pending = still;
@@ -96,7 +134,11 @@ impl Expander for Refiner<'_, '_, '_> {
         // Judge every parsed child in one batch.
         let mut items = Vec::new();
         for (i, r) in requests.iter().enumerate() {
-            for refined in parsed[i].iter().flatten().filter_map(|(r, _)| r.as_ref()) {
+            for refined in parsed[i]
+                .iter()
+                .flatten()
+                .filter_map(|(r, _, _)| r.as_ref())
+            {
                 items.push(JudgeItem {
                     instruction: r.root.instruction.clone(),
                     response: refined.clone(),
@@ -111,7 +153,7 @@ impl Expander for Refiner<'_, '_, '_> {
                 slots
                     .into_iter()
                     .map(|refined| match refined {
-                        Some((Some(response), output)) => {
+                        Some((Some(response), output, repaired)) => {
                             let j = judgments.next().expect("one judgment per parsed child");
                             Child {
                                 response: Some(response),
@@ -122,10 +164,11 @@ impl Expander for Refiner<'_, '_, '_> {
                                 raw: output.text,
                                 finish_reason: output.finish_reason,
                                 tokens: output.tokens,
+                                repaired,
                             }
                         }
                         // Cut off or unparseable on every attempt: failed, last text kept.
-                        Some((None, output)) => Child {
+                        Some((None, output, _)) => Child {
                             response: None,
                             critique: String::new(),
                             value: 0.0,
@@ -134,7 +177,10 @@ impl Expander for Refiner<'_, '_, '_> {
                             raw: output.text,
                             finish_reason: output.finish_reason,
                             tokens: output.tokens,
+                            repaired: false,
                         },
+                        // Not generated: the mode makes no refiner children and no repair
+                        // applied.
                         None => Child {
                             response: None,
                             critique: String::new(),
@@ -144,6 +190,7 @@ impl Expander for Refiner<'_, '_, '_> {
                             raw: String::new(),
                             finish_reason: None,
                             tokens: None,
+                            repaired: false,
                         },
                     })
                     .collect()

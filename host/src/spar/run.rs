@@ -272,7 +272,10 @@ pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<P
         }
     };
     let judge = host.load(&find(&config.judge.plugin, "judge-spar")?)?;
-    let verifiers = if config.judge.mode == super::judge::JudgeMode::Llm {
+    // Verifiers judge (verifier and hybrid modes) and repair (refine = repair or both).
+    let verifiers = if config.judge.mode == super::judge::JudgeMode::Llm
+        && !config.search.refine.uses_repair()
+    {
         None
     } else {
         let paths: Vec<PathBuf> = if config.judge.verifiers.is_empty() {
@@ -771,6 +774,7 @@ fn search_settings(cfg: &RunConfig, iteration: usize) -> steps::SearchSettings {
         retries: s.retries,
         seed: cfg.seed ^ iteration as u64,
         search_truncated: s.search_truncated,
+        refine_mode: s.refine,
     }
 }
 
@@ -908,6 +912,9 @@ fn iterate(
                 &settings,
                 &sampler,
                 &mut judger,
+                run.verifiers
+                    .as_ref()
+                    .filter(|_| cfg.search.refine.uses_repair()),
                 Some(&journal),
             )?;
             write_jsonl(&sft_path, &examples)?;

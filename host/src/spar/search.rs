@@ -42,6 +42,9 @@ pub struct NodeRecord {
     /// Tokens that generation produced, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<usize>,
+    /// Made by a verifier's repair of the parent, not by the refiner.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repaired: bool,
 }
 
 impl NodeRecord {
@@ -90,6 +93,9 @@ pub struct Child {
     pub finish_reason: Option<FinishReason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<usize>,
+    /// A verifier's repair of the parent rather than the refiner's rewrite.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repaired: bool,
 }
 
 /// Generates and judges refinements, a whole round at a time.
@@ -179,6 +185,7 @@ pub fn search(
             raw: String::new(),
             finish_reason: root.finish_reason,
             tokens: root.tokens,
+            repaired: false,
         };
         let mut entry = Active {
             handle: None,
@@ -294,6 +301,7 @@ pub fn search(
                     raw: child.raw,
                     finish_reason: child.finish_reason,
                     tokens: child.tokens,
+                    repaired: child.repaired,
                 };
                 stats.invalid_children += usize::from(!record.valid);
                 entry.generated += 1;

@@ -14,10 +14,12 @@ use super::pairs::{
 };
 use super::records::{JudgedSample, PairRecord, Sample, SftRecord, TreeRecord};
 use super::refine::Refiner;
+use super::repair::RefineMode;
 use super::sampler::{ChatSampler, SampleSettings};
 use super::search::{Expander as _, Root, search};
 use super::similarity::mean_similarity;
 use crate::config::PairSource;
+use crate::plugins::verifiers::Verifiers;
 use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, SearchPlugin};
 
@@ -103,6 +105,8 @@ pub struct SearchSettings {
     /// Search failed samples that the token limit cut off too. Off by default: a cut answer
     /// fails constraints it might have kept, so its tree repairs the limit, not the answer.
     pub search_truncated: bool,
+    /// Children by the refiner, by the verifiers' repairs, or both.
+    pub refine_mode: RefineMode,
 }
 
 /// SPaR: one failed sample per prompt (the lowest-valued, first on ties) goes to search. Unless
@@ -136,14 +140,22 @@ pub fn pick_negatives(
 
 /// Search every picked negative; returns the trees, the refiner's examples and stats. With a
 /// `journal`, every round is recorded there and a rerun after a crash resumes from it.
+/// `repairers` are the verifiers that repair, needed when the refine mode uses repair.
+#[allow(clippy::too_many_arguments)]
 pub fn search_negatives<'s>(
     judged: &[JudgedSample],
     strategy: &SearchPlugin,
     settings: &SearchSettings,
     sampler: &'s ChatSampler<'s>,
     judger: &mut Judger<'_>,
+    repairers: Option<&'s Verifiers>,
     journal: Option<&Path>,
 ) -> anyhow::Result<(Vec<TreeRecord>, Vec<SftRecord>, Value)> {
+    if settings.refine_mode.uses_repair() && !repairers.is_some_and(Verifiers::any_repair) {
+        anyhow::bail!(
+            "refining by repair needs a verifier plugin that offers repair (verifier-ifeval does)"
+        );
+    }
     let (negatives, truncated_skipped) = pick_negatives(judged, settings.search_truncated);
     let constraints: Vec<_> = negatives
         .iter()
@@ -175,6 +187,10 @@ pub fn search_negatives<'s>(
         constraints: &constraints,
         unparsed_refinements: 0,
         truncated_refinements: 0,
+        mode: settings.refine_mode,
+        repairs: repairers.map(Verifiers::sessions),
+        repaired_children: 0,
+        unrepairable_nodes: 0,
     };
     let (trees, stats, unparsed, replayed) = match journal {
         Some(path) => {
@@ -188,6 +204,8 @@ pub fn search_negatives<'s>(
         }
     };
     let truncated_resampled = refiner.truncated_refinements;
+    let (repaired_children, unrepairable_nodes) =
+        (refiner.repaired_children, refiner.unrepairable_nodes);
     let records: Vec<TreeRecord> = negatives
         .iter()
         .zip(trees)
@@ -220,6 +238,9 @@ pub fn search_negatives<'s>(
         "search_truncated": settings.search_truncated,
         "truncated_refinements_resampled": truncated_resampled,
         "truncated_children_failed": truncated_children,
+        "refine": settings.refine_mode,
+        "repaired_children": repaired_children,
+        "unrepairable_nodes": unrepairable_nodes,
         "trees_solved": stats.solved,
         "solved_by_depth": stats.solved_by_depth,
         "rounds": stats.rounds,

@@ -15,6 +15,22 @@ pub mod bindings {
     });
 }
 
+/// Bindings of the `repairer` world (`repair-api` alone), exported beside the verifier by
+/// `export_verifier!(T, repair)`.
+#[doc(hidden)]
+pub mod repairer_bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "repairer",
+        with: {
+            "spar:plugins/host@0.1.0": crate::base::spar::plugins::host,
+        },
+        pub_export_macro: true,
+        export_macro_name: "__spar_export_repairer",
+        default_bindings_module: "spar_plugin_sdk::verifier::repairer_bindings",
+    });
+}
+
 use crate::PluginInfo;
 pub use api::{CheckResult, ConstraintInfo};
 use bindings::exports::spar::plugins::verifier_api as api;
@@ -36,6 +52,18 @@ pub trait Verifier: 'static {
 
     /// Check `response` (to `prompt`) against constraint `id` with `args`.
     fn check(id: &str, args: &str, prompt: &str, response: &str) -> Result<CheckResult, String>;
+
+    /// `response` minimally edited so that it keeps constraint `id`, or `None` when there is no
+    /// mechanical fix (or nothing to fix). Default: `None` for every constraint. The host calls
+    /// it only when the plugin is exported with `export_verifier!(T, repair)`.
+    fn repair(
+        _id: &str,
+        _args: &str,
+        _prompt: &str,
+        _response: &str,
+    ) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }
 
 impl CheckResult {
@@ -163,9 +191,39 @@ impl<T: Verifier> api::Guest for Adapter<T> {
     }
 }
 
-/// Export a [`Verifier`] implementation as this component's verifier.
+#[doc(hidden)]
+pub struct RepairAdapter<T>(std::marker::PhantomData<T>);
+
+impl<T: Verifier> repairer_bindings::exports::spar::plugins::repair_api::Guest
+    for RepairAdapter<T>
+{
+    fn repair(
+        id: String,
+        args: String,
+        prompt: String,
+        response: String,
+    ) -> Result<Option<String>, String> {
+        crate::__enter();
+        T::repair(&id, &args, &prompt, &response)
+    }
+}
+
+/// Export a [`Verifier`] implementation as this component's verifier; `export_verifier!(T,
+/// repair)` also exports its [`Verifier::repair`], so hosts can ask it for minimal fixes.
 #[macro_export]
 macro_rules! export_verifier {
+    ($ty:ty, repair) => {
+        $crate::export_verifier!($ty);
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type __SparRepairer = $crate::verifier::RepairAdapter<$ty>;
+            $crate::verifier::repairer_bindings::__spar_export_repairer!(__SparRepairer with_types_in $crate::verifier::repairer_bindings);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$ty as $crate::verifier::Verifier>::repair;
+        };
+    };
     ($ty:ty) => {
         // Only wasm builds export: the export names contain `:` and `/`, which native linkers
         // reject, and native builds exist only to run a plugin's unit tests.

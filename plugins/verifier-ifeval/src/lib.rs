@@ -12,6 +12,7 @@ mod langdetect;
 mod language;
 mod punkt;
 mod python;
+mod repair;
 mod word_tokenize;
 
 use spar_plugin_sdk::PluginInfo;
@@ -50,13 +51,32 @@ impl Verifier for IfEval {
         let instruction = Instruction::new(id, args)?;
         Ok(strict_and_loose(response, |r| instruction.follows(r)))
     }
+
+    fn repair(
+        id: &str,
+        args: &str,
+        prompt: &str,
+        response: &str,
+    ) -> Result<Option<String>, String> {
+        repair::repair(id, args, prompt, response)
+    }
 }
 
-spar_plugin_sdk::export_verifier!(IfEval);
+spar_plugin_sdk::export_verifier!(IfEval, repair);
 
 /// Check one instruction natively (tests and tools that link the crate directly).
 pub fn check(id: &str, args: &str, response: &str) -> Result<CheckResult, String> {
     IfEval::check(id, args, "", response)
+}
+
+/// Repair one instruction natively.
+pub fn repair(
+    id: &str,
+    args: &str,
+    prompt: &str,
+    response: &str,
+) -> Result<Option<String>, String> {
+    IfEval::repair(id, args, prompt, response)
 }
 
 /// Describe one instruction natively.
