@@ -16,15 +16,19 @@
 #
 # About an hour on 2 CPU cores once built. Every step is skipped when its output exists, so a
 # rerun continues; delete $OUT to start over. Settings (environment): TRAIN, HELDOUT, SEED,
-# IFEVAL_LIMIT (first N IFEval prompts; default all), EVAL_MAX_NEW (tokens per evaluated answer),
-# OUT (default target/fidelity), SET (extra `--set key=value` words for both runs).
+# IFEVAL_LIMIT (first N IFEval prompts; default all), HELDOUT_LIMIT (first N held-out prompts
+# evaluated; default all), EVAL_MAX_NEW (tokens per evaluated answer), EVAL_BATCH (sequences per
+# generation pass), OUT (default target/fidelity), SET (extra `--set key=value` words for every
+# run), PAIRS (pairs per arm; default: as many as SPaR kept).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TRAIN=${TRAIN:-150}
 HELDOUT=${HELDOUT:-100}
 SEED=${SEED:-11}
 IFEVAL_LIMIT=${IFEVAL_LIMIT:-541}
+HELDOUT_LIMIT=${HELDOUT_LIMIT:-$HELDOUT}
 EVAL_MAX_NEW=${EVAL_MAX_NEW:-384}
+EVAL_BATCH=${EVAL_BATCH:-16}
 OUT=${OUT:-target/fidelity}
 SET=${SET:-}
 
@@ -83,10 +87,12 @@ evaluate() { # name, model
   [ -e "$model" ] || { echo "no model for $name ($model): not evaluated" >&2; return 0; }
   [ -s "$OUT/eval/ifeval-$name/eval_results_loose.jsonl" ] ||
     timed "$BIN" eval ifeval --input tests/data/ifeval/input_data.jsonl --model "$model" \
-      --limit "$IFEVAL_LIMIT" --max-new-tokens "$EVAL_MAX_NEW" --output "$OUT/eval/ifeval-$name" >/dev/null
+      --limit "$IFEVAL_LIMIT" --max-new-tokens "$EVAL_MAX_NEW" --batch-size "$EVAL_BATCH" \
+      --output "$OUT/eval/ifeval-$name" >/dev/null
   [ -s "$OUT/eval/heldout-$name/eval_results_loose.jsonl" ] ||
-    timed "$BIN" eval ifeval --input "$OUT/heldout.jsonl" --model "$model" \
-      --max-new-tokens "$EVAL_MAX_NEW" --output "$OUT/eval/heldout-$name" >/dev/null
+    timed "$BIN" eval ifeval --input "$OUT/heldout.jsonl" --model "$model" --limit "$HELDOUT_LIMIT" \
+      --max-new-tokens "$EVAL_MAX_NEW" --batch-size "$EVAL_BATCH" \
+      --output "$OUT/eval/heldout-$name" >/dev/null
 }
 echo "== evaluation" >&2
 evaluate base "$OUT/base.gguf"
@@ -95,7 +101,7 @@ evaluate repair "$OUT/run-repair/iter-1/actor"
 evaluate independent "$OUT/run-independent/iter-1/actor"
 
 echo
-echo "fidelity benchmark ($(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; TRAIN=$TRAIN HELDOUT=$HELDOUT SEED=$SEED PAIRS=$PAIRS IFEVAL_LIMIT=$IFEVAL_LIMIT EVAL_MAX_NEW=$EVAL_MAX_NEW)"
+echo "fidelity benchmark ($(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; TRAIN=$TRAIN HELDOUT=$HELDOUT SEED=$SEED PAIRS=$PAIRS IFEVAL_LIMIT=$IFEVAL_LIMIT HELDOUT_LIMIT=$HELDOUT_LIMIT EVAL_MAX_NEW=$EVAL_MAX_NEW EVAL_BATCH=$EVAL_BATCH SET=\"$SET\")"
 python3 scripts/fidelity/report.py "$OUT"
 echo
 for name in spar repair; do

@@ -52,6 +52,24 @@ fn check_reports_world_versions_exports_and_verdict() {
 }
 
 #[test]
+fn check_says_which_verifiers_offer_repair() {
+    let repairing = common::plugin("verifier-ifeval");
+    let output = run(&["plugins", "check", repairing.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let out = stdout(&output);
+    assert!(
+        out.contains("  exports:  info, constraints, describe, check, repair\n")
+            && out.contains("  repair:   offered (exports spar:plugins/repair-api)\n"),
+        "{out}"
+    );
+    // A verifier built without repair is still a verifier, and says nothing about repair.
+    let plain = common::plugin("verifier-acrostic");
+    let output = run(&["plugins", "check", plain.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).contains("repair"), "{}", stdout(&output));
+}
+
+#[test]
 fn check_with_a_world_refuses_another_world() {
     let path = fixture("conformance");
     let output = run(&[

@@ -196,7 +196,7 @@ fn every_problem_is_reported_at_once() {
 
 #[test]
 fn the_shipped_configs_parse() {
-    for name in ["demo.toml", "paper-llama3-8b.toml"] {
+    for name in ["demo.toml", "fidelity.toml", "paper-llama3-8b.toml"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../configs")
             .join(name);

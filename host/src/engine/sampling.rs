@@ -72,11 +72,17 @@ impl Sampler {
             .enumerate()
             .map(|(i, l)| (i as u32, ((l - max) / t).exp()))
             .collect();
-        let total: f32 = weights.iter().map(|w| w.1).sum();
         let mut keep = if self.params.top_k > 0 {
             self.params.top_k.min(weights.len())
         } else {
             weights.len()
+        };
+        // top-p is measured against what top-k kept (renormalised), as HF and vLLM do.
+        let total: f32 = if keep < weights.len() {
+            sort_head(&mut weights, keep);
+            weights[..keep].iter().map(|w| w.1).sum()
+        } else {
+            weights.iter().map(|w| w.1).sum()
         };
         if self.params.top_p < 1.0 {
             // Grow the sorted head until it holds top_p of the mass (usually a few dozen tokens).
@@ -144,6 +150,22 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(s.sample(&[0.1, 3.0, -1.0, 2.9]), 1);
+    }
+
+    #[test]
+    fn top_p_is_measured_within_what_top_k_kept() {
+        // Probabilities 0.4, 0.3, 0.3: top-k 2 keeps 0.57/0.43 (renormalised), so top-p 0.5
+        // keeps token 0 alone. Measured against all tokens (0.4 < 0.5) it would keep two.
+        let logits = [0.4f32.ln(), 0.3f32.ln(), 0.3f32.ln()];
+        for seed in 0..200 {
+            let mut s = Sampler::new(SamplingParams {
+                temperature: 1.0,
+                top_k: 2,
+                top_p: 0.5,
+                seed,
+            });
+            assert_eq!(s.sample(&logits), 0, "seed {seed}");
+        }
     }
 
     #[test]

@@ -30,8 +30,9 @@ impl Default for AdamWConfig {
     }
 }
 
-/// Learning rate at `step` (0-based) of `total`: linear warmup, then linear decay to zero or
-/// constant.
+/// Learning rate at `step` (0-based) of `total`: linear warmup from zero, then linear decay to
+/// zero or constant; HF's `get_linear_schedule_with_warmup` / `get_constant_schedule_with_warmup`
+/// (whose first step has learning rate 0 when there is warmup).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Schedule {
@@ -47,7 +48,7 @@ pub fn learning_rate(
     step: usize,
 ) -> f64 {
     if step < warmup {
-        return base * (step + 1) as f64 / warmup as f64;
+        return base * step as f64 / warmup as f64;
     }
     match schedule {
         Schedule::Constant => base,
@@ -210,5 +211,26 @@ impl AdamW {
         }
         self.step = step;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedules_match_hf_step_for_step() {
+        // transformers' get_linear_schedule_with_warmup(num_warmup_steps=2,
+        // num_training_steps=5): 0, 1/2, 1, 2/3, 1/3 of the base rate.
+        let linear: Vec<f64> = (0..5)
+            .map(|s| learning_rate(3.0, Schedule::Linear, 2, 5, s))
+            .collect();
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        assert!(close(&linear, &[0.0, 1.5, 3.0, 2.0, 1.0]), "{linear:?}");
+        let constant: Vec<f64> = (0..4)
+            .map(|s| learning_rate(3.0, Schedule::Constant, 2, 4, s))
+            .collect();
+        assert!(close(&constant, &[0.0, 1.5, 3.0, 3.0]), "{constant:?}");
+        assert_eq!(learning_rate(3.0, Schedule::Linear, 0, 2, 0), 3.0);
     }
 }
