@@ -30,6 +30,7 @@ fn dpo_loss_rewards_and_margins_match_the_formula() {
         [-11.5f32, -3.1, -38.0],
     );
     let tokens = [5.0f32, 2.0, 20.0];
+    let rejected_tokens = [4.0f32, 3.0, 10.0];
     let beta = 0.1;
     for (loss_type, sft_weight) in [
         (LossType::Sigmoid, 0.0),
@@ -43,21 +44,32 @@ fn dpo_loss_rewards_and_margins_match_the_formula() {
             &t(&rc),
             &t(&rr),
             &t(&tokens),
+            &t(&rejected_tokens),
             beta,
             sft_weight,
             loss_type,
         )
         .unwrap();
         let mut expected = 0.0;
+        // IPO compares per-token means (TRL, LLaMA-Factory); the others summed log-probs.
+        let (nc, nr): (Vec<f64>, Vec<f64>) = if loss_type == LossType::Ipo {
+            (
+                tokens.iter().map(|&n| n as f64).collect(),
+                rejected_tokens.iter().map(|&n| n as f64).collect(),
+            )
+        } else {
+            (vec![1.0; 3], vec![1.0; 3])
+        };
         for i in 0..3 {
-            let (a, b, c, d) = (pc[i] as f64, pr[i] as f64, rc[i] as f64, rr[i] as f64);
+            let (a, b) = (pc[i] as f64 / nc[i], pr[i] as f64 / nr[i]);
+            let (c, d) = (rc[i] as f64 / nc[i], rr[i] as f64 / nr[i]);
             let delta = (a - b) - (c - d);
             expected += match loss_type {
                 LossType::Sigmoid => sigmoid_loss_by_hand(a, b, c, d, beta),
                 LossType::Ipo => (delta - 1.0 / (2.0 * beta)).powi(2),
                 LossType::Hinge => (1.0 - beta * delta).max(0.0),
             } / 3.0;
-            expected += sft_weight * (-a / tokens[i] as f64) / 3.0;
+            expected += sft_weight * (-pc[i] as f64 / tokens[i] as f64) / 3.0;
         }
         let loss = out.loss.to_scalar::<f32>().unwrap() as f64;
         assert!(
@@ -67,16 +79,36 @@ fn dpo_loss_rewards_and_margins_match_the_formula() {
         let chosen: Vec<f32> = out.chosen_rewards.to_vec1().unwrap();
         let rejected: Vec<f32> = out.rejected_rewards.to_vec1().unwrap();
         for i in 0..3 {
-            assert!((chosen[i] as f64 - beta * (pc[i] - rc[i]) as f64).abs() < 1e-5);
-            assert!((rejected[i] as f64 - beta * (pr[i] - rr[i]) as f64).abs() < 1e-5);
+            let want_c = beta * (pc[i] - rc[i]) as f64 / nc[i];
+            let want_r = beta * (pr[i] - rr[i]) as f64 / nr[i];
+            assert!((chosen[i] as f64 - want_c).abs() < 1e-5);
+            assert!((rejected[i] as f64 - want_r).abs() < 1e-5);
         }
     }
+    // The worked example: pc=-100, pr=-120, rc=-110, rr=-115, 50/60 tokens.
+    let out = dpo_loss(
+        &t(&[-100.0]),
+        &t(&[-120.0]),
+        &t(&[-110.0]),
+        &t(&[-115.0]),
+        &t(&[50.0]),
+        &t(&[60.0]),
+        beta,
+        0.0,
+        LossType::Ipo,
+    )
+    .unwrap();
+    let delta = (-100.0 / 50.0 - -120.0 / 60.0) - (-110.0 / 50.0 - -115.0 / 60.0);
+    let expected: f64 = (delta - 1.0 / (2.0 * beta)).powi(2);
+    let loss = out.loss.to_scalar::<f32>().unwrap() as f64;
+    assert!((loss - expected).abs() < 1e-4, "{loss} vs {expected}");
     // Stable for huge margins: no overflow to inf or NaN.
     let out = dpo_loss(
         &t(&[0.0]),
         &t(&[-1e6]),
         &t(&[0.0]),
         &t(&[0.0]),
+        &t(&[1.0]),
         &t(&[1.0]),
         0.1,
         0.0,
@@ -89,6 +121,7 @@ fn dpo_loss_rewards_and_margins_match_the_formula() {
         &t(&[0.0]),
         &t(&[0.0]),
         &t(&[0.0]),
+        &t(&[1.0]),
         &t(&[1.0]),
         0.1,
         0.0,

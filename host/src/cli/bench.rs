@@ -447,12 +447,14 @@ impl<'d> DpoStep<'d> {
         let (p, counts) = sequence_logps(&self.t.model, &batch, device)?;
         let pick = |x: &candle_core::Tensor, i: usize| x.narrow(0, i, 1);
         let tokens = candle_core::Tensor::new(&[counts[0] as f32], device)?;
+        let rejected_tokens = candle_core::Tensor::new(&[counts[1] as f32], device)?;
         let out = dpo_loss(
             &pick(&p, 0)?,
             &pick(&p, 1)?,
             &pick(&r, 0)?.detach(),
             &pick(&r, 1)?.detach(),
             &tokens,
+            &rejected_tokens,
             0.1,
             0.0,
             LossType::Sigmoid,

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 pub enum LossType {
     /// −log σ(β·Δ), the DPO paper's.
     Sigmoid,
-    /// (Δ − 1/(2β))², IPO.
+    /// (Δ − 1/(2β))², IPO, with Δ over per-token mean log-probs (length-normalised, as TRL and
+    /// LLaMA-Factory compute it).
     Ipo,
     /// max(0, 1 − β·Δ), SLiC's hinge.
     Hinge,
@@ -21,7 +22,9 @@ pub fn softplus(x: &Tensor) -> Result<Tensor> {
 }
 
 /// The batch loss and per-pair rewards. `policy_*` and `reference_*` are summed log-probs [B];
-/// `chosen_tokens` counts the chosen responses' tokens (for the mean NLL of the SFT term).
+/// `chosen_tokens` and `rejected_tokens` count the responses' tokens (IPO divides by them; the
+/// SFT term is the chosen response's mean NLL per token, per sequence, as LLaMA-Factory's
+/// `pref_ftx`, where TRL pools tokens across the batch).
 pub struct DpoOutput {
     pub loss: Tensor,
     pub chosen_rewards: Tensor,
@@ -35,11 +38,28 @@ pub fn dpo_loss(
     reference_chosen: &Tensor,
     reference_rejected: &Tensor,
     chosen_tokens: &Tensor,
+    rejected_tokens: &Tensor,
     beta: f64,
     sft_weight: f64,
     loss_type: LossType,
 ) -> Result<DpoOutput> {
-    let delta = ((policy_chosen - policy_rejected)? - (reference_chosen - reference_rejected)?)?;
+    // IPO compares per-token means; the other losses summed log-probs.
+    let (pc, pr, rc, rr) = if loss_type == LossType::Ipo {
+        (
+            (policy_chosen / chosen_tokens)?,
+            (policy_rejected / rejected_tokens)?,
+            (reference_chosen / chosen_tokens)?,
+            (reference_rejected / rejected_tokens)?,
+        )
+    } else {
+        (
+            policy_chosen.clone(),
+            policy_rejected.clone(),
+            reference_chosen.clone(),
+            reference_rejected.clone(),
+        )
+    };
+    let delta = ((&pc - &pr)? - (&rc - &rr)?)?;
     let per_pair = match loss_type {
         LossType::Sigmoid => softplus(&(delta.clone() * -beta)?)?,
         LossType::Ipo => (delta.clone() - 1.0 / (2.0 * beta))?.sqr()?,
@@ -53,8 +73,8 @@ pub fn dpo_loss(
     }
     Ok(DpoOutput {
         loss,
-        chosen_rewards: ((policy_chosen - reference_chosen)? * beta)?.detach(),
-        rejected_rewards: ((policy_rejected - reference_rejected)? * beta)?.detach(),
+        chosen_rewards: ((&pc - &rc)? * beta)?.detach(),
+        rejected_rewards: ((&pr - &rr)? * beta)?.detach(),
     })
 }
 

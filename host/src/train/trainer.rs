@@ -413,6 +413,8 @@ pub fn train(
                     let rr: Vec<f32> = part.iter().map(|&i| reference[i].1).collect();
                     let chosen_tokens: Vec<f32> =
                         (0..n).map(|i| counts[2 * i].max(1) as f32).collect();
+                    let rejected_tokens: Vec<f32> =
+                        (0..n).map(|i| counts[2 * i + 1].max(1) as f32).collect();
                     let Objective::Dpo {
                         beta,
                         sft_weight,
@@ -427,6 +429,7 @@ pub fn train(
                         &Tensor::new(rc.as_slice(), device)?,
                         &Tensor::new(rr.as_slice(), device)?,
                         &Tensor::new(chosen_tokens.as_slice(), device)?,
+                        &Tensor::new(rejected_tokens.as_slice(), device)?,
                         *beta,
                         *sft_weight,
                         *loss_type,
