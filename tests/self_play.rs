@@ -108,6 +108,9 @@ fn pipeline(name: &str, strategy: &str) -> (PathBuf, serde_json::Value) {
         ),
         (Some(10), Some(5), Some(5))
     );
+    // Hand-written samples say nothing about why they ended: unknown, counted, and searched.
+    assert_eq!(judged["finish_unknown_samples"], 10, "{judged}");
+    assert_eq!(judged["truncated_samples"], 0, "{judged}");
 
     let search = run(
         &[

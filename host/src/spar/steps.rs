@@ -82,6 +82,8 @@ pub fn judge_stats(records: &[JudgedSample], judger: &Judger<'_>) -> Value {
     json!({
         "samples": records.len(),
         "truncated_samples": records.iter().filter(|r| r.sample.truncated()).count(),
+        // Samples from files written before finish reasons were recorded (or by hand).
+        "finish_unknown_samples": records.iter().filter(|r| r.sample.finish_reason.is_none()).count(),
         "truncated_passed": truncated(Some(true)),
         "truncated_negatives": truncated(Some(false)),
         "truncated_judgments": judger.stats.truncated_judgments,
