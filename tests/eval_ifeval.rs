@@ -174,6 +174,24 @@ fn an_unknown_instruction_id_is_a_clear_error() {
 }
 
 #[test]
+fn a_verifier_listing_an_id_twice_is_refused_not_a_panic() {
+    let (input, responses, out) = files(
+        "eval-duplicate-ids",
+        "{\"key\": 3, \"prompt\": \"P\", \"instruction_id_list\": [\"dup:twice\"], \"kwargs\": [{}]}\n",
+        "{\"prompt\": \"P\", \"response\": \"R\"}\n",
+    );
+    let fixture = common::fixture("duplicate-ids");
+    let output = eval(&input, &responses, &out, std::slice::from_ref(&fixture));
+    assert_fails(
+        &output,
+        &format!(
+            "plugin `duplicate-ids` ({}): constraints() lists instruction id `dup:twice` twice",
+            fixture.display()
+        ),
+    );
+}
+
+#[test]
 fn malformed_jsonl_names_the_line() {
     let (input, responses, out) = files(
         "eval-malformed",

@@ -33,13 +33,21 @@ impl Verifiers {
             });
             for constraint in plugin.session().constraints()? {
                 if let Some(&other) = by_id.get(&constraint.id) {
-                    let other: &VerifierPlugin = &plugins[other];
-                    bail!(
-                        "instruction id `{}` is offered by both `{}` and `{}`; load only one of them",
-                        constraint.id,
-                        other.name(),
-                        plugin.name()
-                    );
+                    // The plugin's own list may repeat an id: an error, never a panic.
+                    match plugins.get(other) {
+                        Some(other) => bail!(
+                            "instruction id `{}` is offered by both `{}` and `{}`; load only one of them",
+                            constraint.id,
+                            VerifierPlugin::name(other),
+                            plugin.name()
+                        ),
+                        None => bail!(
+                            "plugin `{}` ({}): constraints() lists instruction id `{}` twice",
+                            plugin.name(),
+                            path.display(),
+                            constraint.id
+                        ),
+                    }
                 }
                 by_id.insert(constraint.id, plugins.len());
             }
