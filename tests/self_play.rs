@@ -485,3 +485,99 @@ fn prompt_synthesis_is_seeded_valid_and_keeps_held_out_tasks_apart() {
         );
     }
 }
+
+/// A generation backend that answers from a script, in order.
+struct ScriptedVotes(std::sync::Mutex<std::collections::VecDeque<String>>);
+
+impl spar_host::backend::ChatBackend for ScriptedVotes {
+    fn complete(
+        &self,
+        jobs: &[(Vec<spar_host::engine::chat_template::Message>, u64)],
+        _settings: &spar_host::spar::sampler::SampleSettings,
+    ) -> anyhow::Result<spar_host::backend::Completions> {
+        let mut script = self.0.lock().unwrap();
+        let outputs = jobs
+            .iter()
+            .map(|_| spar_host::backend::Generated {
+                text: script.pop_front().expect("the script ran out"),
+                finish_reason: Some(spar_host::backend::FinishReason::Stop),
+                tokens: Some(1),
+            })
+            .collect();
+        Ok(spar_host::backend::Completions {
+            outputs,
+            tokens: jobs.len(),
+            passes: 1,
+        })
+    }
+}
+
+#[test]
+fn a_split_llm_vote_is_judged_again_then_dropped() {
+    use spar_host::spar::judge::{JudgeItem, JudgeMode, Judger};
+    let verdict = |v: &str| {
+        format!("Checked.\nFinal Judgement (if the Output accurately follows the Prompt): {v}")
+    };
+    // Item A splits four times (Yes/No/Yes/No/junk): judged, re-sampled 3 times, dropped.
+    // Item B splits once, then No wins: its critique is a No critique.
+    let split = [
+        verdict("Yes"),
+        verdict("No"),
+        verdict("Yes"),
+        verdict("No"),
+        "junk".to_string(),
+    ];
+    let no_wins = [
+        verdict("No"),
+        verdict("No"),
+        verdict("Yes"),
+        "junk".into(),
+        "junk".into(),
+    ];
+    let mut script: Vec<String> = Vec::new();
+    script.extend(split.clone()); // round 0: A
+    script.extend(split.clone()); // round 0: B
+    for round in 1..=3 {
+        script.extend(split.clone()); // A again
+        if round == 1 {
+            script.extend(no_wins.clone()); // B decided
+        }
+    }
+    let sampler = spar_host::spar::sampler::ChatSampler::with_backend(
+        Box::new(ScriptedVotes(std::sync::Mutex::new(script.into()))),
+        64,
+    );
+    let judge_plugin = PluginHost::new(Limits::default())
+        .unwrap()
+        .load(&common::plugin("judge-spar"))
+        .unwrap();
+    let settings = spar_host::spar::sampler::SampleSettings {
+        temperature: 0.7,
+        top_p: 1.0,
+        top_k: 0,
+        max_new_tokens: 16,
+    };
+    let mut judger = Judger::new(
+        JudgeMode::Llm,
+        5,
+        settings,
+        1,
+        Some(&sampler),
+        &judge_plugin,
+        None,
+    )
+    .unwrap();
+    let item = |response: &str| JudgeItem {
+        instruction: "Say hi.".into(),
+        response: response.into(),
+        constraints: Vec::new(),
+    };
+    let judged = judger.judge(&[item("A"), item("B")]).unwrap();
+    assert_eq!(judged[0].verdict, None, "{:?}", judged[0]);
+    assert_eq!((judged[0].votes.yes, judged[0].votes.no), (2, 2));
+    assert_eq!(judged[0].critique, "", "a tie has no majority critique");
+    assert_eq!(judged[1].verdict, Some(false), "{:?}", judged[1]);
+    assert!(judged[1].critique.ends_with("No"), "{}", judged[1].critique);
+    assert_eq!(judger.stats.tie_resamples, 4, "A three times, B once");
+    assert_eq!(judger.stats.llm_samples, 30);
+}

@@ -48,6 +48,9 @@ pub struct JudgeArgs {
     judge_top_p: f64,
     #[arg(long, default_value_t = 512)]
     judge_max_new_tokens: usize,
+    /// Times a split LLM vote is judged again before it counts as a tie (SPaR: 3).
+    #[arg(long, default_value_t = 3)]
+    tie_resamples: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Sequences per generation pass.
@@ -203,6 +206,7 @@ pub fn judge(command: JudgeCommand) -> anyhow::Result<ExitCode> {
         &judge_plugin,
         verifiers.as_ref(),
     )?;
+    judger.tie_resamples = command.judge.tie_resamples;
     let (records, mut stats) = steps::judge_samples(samples, &mut judger)
         .with_context(|| format!("{}", command.input.display()))?;
     write_jsonl(&command.output, &records)?;
@@ -287,6 +291,7 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
         &judge_plugin,
         verifiers.as_ref(),
     )?;
+    judger.tie_resamples = command.judge.tie_resamples;
     let one = |n: u32| if command.single { 1 } else { n };
     let settings = steps::SearchSettings {
         params: SearchParams {

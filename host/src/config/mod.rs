@@ -117,6 +117,9 @@ pub struct JudgeConfig {
     pub temperature: f64,
     pub top_p: f64,
     pub max_new_tokens: usize,
+    /// How often a split LLM vote (as many Yes as No) is judged again, all k afresh, before the
+    /// response counts as a tie and is dropped (SPaR: 3).
+    pub tie_resamples: usize,
     /// The judge plugin (default: the built-in judge-spar).
     pub plugin: Option<PathBuf>,
     /// Verifier plugins (default: the built-in verifier-ifeval).
@@ -131,6 +134,7 @@ impl Default for JudgeConfig {
             temperature: 0.7,
             top_p: 1.0,
             max_new_tokens: 1024,
+            tie_resamples: 3,
             plugin: None,
             verifiers: Vec::new(),
         }

@@ -60,6 +60,8 @@ pub struct JudgeStats {
     pub unparsed_verdicts: usize,
     /// Judge replies cut by the token limit (their verdict line may be missing).
     pub truncated_judgments: usize,
+    /// Split votes judged again (each re-sample of all k counts once).
+    pub tie_resamples: usize,
 }
 
 pub struct Judger<'a> {
@@ -68,6 +70,8 @@ pub struct Judger<'a> {
     pub k: usize,
     pub settings: SampleSettings,
     pub seed: u64,
+    /// How often a split vote is judged again before it counts as a tie (SPaR: 3).
+    pub tie_resamples: usize,
     sampler: Option<&'a ChatSampler<'a>>,
     judge: Session<JudgeWorld>,
     verifiers: Option<VerifierSessions<'a>>,
@@ -99,6 +103,7 @@ impl<'a> Judger<'a> {
             k: k.max(1),
             settings,
             seed,
+            tie_resamples: 3,
             sampler,
             judge: judge.session(),
             verifiers: verifiers.map(Verifiers::sessions),
@@ -184,13 +189,47 @@ impl<'a> Judger<'a> {
         Ok(keys.iter().map(|k| self.cache[k].clone()).collect())
     }
 
+    /// LLM judgments of `todo`: k sampled verdicts each. A split vote (as many Yes as No, at
+    /// least one of each) is judged again, all k afresh, up to `tie_resamples` times, and
+    /// stays a tie (verdict `None`, dropped) after that, as SPaR does. No parseable verdict at
+    /// all is not a split and is not re-sampled.
     fn llm_judgments(
         &mut self,
         items: &[JudgeItem],
         todo: &[usize],
     ) -> anyhow::Result<HashMap<usize, Judgment>> {
+        let mut out = HashMap::new();
+        let mut pending: Vec<usize> = todo.to_vec();
+        for attempt in 0..=self.tie_resamples {
+            if pending.is_empty() {
+                break;
+            }
+            let mut split = Vec::new();
+            for (i, judgment) in self.llm_round(items, &pending, attempt)? {
+                let tie = judgment.verdict.is_none() && judgment.votes.yes > 0;
+                if tie && attempt < self.tie_resamples {
+                    self.stats.tie_resamples += 1;
+                    split.push(i);
+                } else {
+                    out.insert(i, judgment);
+                }
+            }
+            pending = split;
+        }
+        Ok(out)
+    }
+
+    /// One round of k sampled verdicts for each of `todo`; `attempt` > 0 re-samples a tie with
+    /// seeds of its own.
+    fn llm_round(
+        &mut self,
+        items: &[JudgeItem],
+        todo: &[usize],
+        attempt: usize,
+    ) -> anyhow::Result<Vec<(usize, Judgment)>> {
         let sampler = self.sampler.expect("checked in new");
         let mut jobs = Vec::with_capacity(todo.len() * self.k);
+        let round = format!("tie-{attempt}");
         for &i in todo {
             let item = &items[i];
             let messages: Vec<Message> = self
@@ -200,18 +239,19 @@ impl<'a> Judger<'a> {
                 .map(|m| Message::new(&m.role, m.content))
                 .collect();
             for j in 0..self.k {
-                let seed = seed_of(
-                    self.seed,
-                    &["judge", &item.instruction, &item.response, &j.to_string()],
-                );
-                jobs.push((messages.clone(), seed));
+                let j = j.to_string();
+                let mut parts = vec!["judge", &item.instruction, &item.response, &j];
+                if attempt > 0 {
+                    parts.push(&round);
+                }
+                jobs.push((messages.clone(), seed_of(self.seed, &parts)));
             }
         }
         let outputs = sampler.sample(&jobs, &self.settings)?;
         self.stats.llm_samples += outputs.len();
         self.stats.truncated_judgments += outputs.iter().filter(|o| o.truncated()).count();
         let texts: Vec<String> = outputs.into_iter().map(|o| o.text).collect();
-        let mut out = HashMap::new();
+        let mut out = Vec::with_capacity(todo.len());
         for (n, &i) in todo.iter().enumerate() {
             let samples = &texts[n * self.k..(n + 1) * self.k];
             let mut votes = Votes::default();
@@ -237,15 +277,15 @@ impl<'a> Judger<'a> {
                 std::cmp::Ordering::Less => Some(false),
                 std::cmp::Ordering::Equal => None,
             };
-            // Keep a critique that agrees with the majority (the paper's refinement input).
+            // A critique that agrees with the majority (the paper's refinement input); a tie
+            // has no majority, so no critique (never one labelled with the other verdict).
             let critique = samples
                 .iter()
                 .zip(&parsed)
                 .find(|(_, v)| verdict.is_some() && **v == verdict)
-                .or_else(|| samples.iter().zip(&parsed).find(|(_, v)| v.is_some()))
                 .map(|(t, _)| t.clone())
-                .unwrap_or_else(|| samples.first().cloned().unwrap_or_default());
-            out.insert(
+                .unwrap_or_default();
+            out.push((
                 i,
                 Judgment {
                     value,
@@ -253,7 +293,7 @@ impl<'a> Judger<'a> {
                     votes,
                     critique,
                 },
-            );
+            ));
         }
         Ok(out)
     }

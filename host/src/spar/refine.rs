@@ -155,8 +155,11 @@ impl Expander for Refiner<'_, '_, '_> {
                     .map(|refined| match refined {
                         Some((Some(response), output, repaired)) => {
                             let j = judgments.next().expect("one judgment per parsed child");
+                            // A tie (after its re-samples) is dropped, as SPaR drops it: the
+                            // child stays in the record but cannot be expanded or chosen.
+                            let tie = j.verdict.is_none();
                             Child {
-                                response: Some(response),
+                                response: (!tie).then_some(response),
                                 critique: j.critique,
                                 value: j.value,
                                 verdict: j.verdict,

@@ -204,7 +204,7 @@ impl Run {
         salt: u64,
     ) -> anyhow::Result<Judger<'a>> {
         let j = &self.config.judge;
-        Judger::new(
+        let mut judger = Judger::new(
             j.mode,
             j.k,
             SampleSettings {
@@ -217,7 +217,9 @@ impl Run {
             sampler,
             &self.judge,
             self.verifiers.as_ref(),
-        )
+        )?;
+        judger.tie_resamples = j.tie_resamples;
+        Ok(judger)
     }
 }
 

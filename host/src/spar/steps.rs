@@ -95,6 +95,7 @@ pub fn judge_stats(records: &[JudgedSample], judger: &Judger<'_>) -> Value {
         "pass_rate": if records.is_empty() { 0.0 } else { count(Some(true)) as f64 / records.len() as f64 },
         "llm_samples": judger.stats.llm_samples,
         "unparsed_verdicts": judger.stats.unparsed_verdicts,
+        "tie_resamples": judger.stats.tie_resamples,
     })
 }
 
