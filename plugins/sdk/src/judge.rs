@@ -20,6 +20,9 @@ use bindings::exports::spar::plugins::judge_api as api;
 
 /// The marker a SPaR judgment ends with; the verdict follows it.
 pub const JUDGEMENT_MARKER: &str = "Final Judgement (if the Output accurately follows the Prompt):";
+/// What SPaR's parser looks for: the marker's first words, so a judgment that shortens the
+/// marker still counts.
+pub const JUDGEMENT_KEY: &str = "Final Judgement";
 /// The markers around a refined response.
 pub const REFINED_START: &str = "[[start]]";
 /// See [`REFINED_START`].
@@ -34,8 +37,8 @@ pub trait Judge: 'static {
     /// The conversation asking whether `response` follows every constraint of `instruction`.
     fn judge_prompt(instruction: &str, response: &str) -> Vec<Message>;
 
-    /// The verdict of one judgment. Default: SPaR's rule, the first of `Yes`/`No` after the last
-    /// [`JUDGEMENT_MARKER`]; no marker or neither word gives `None`.
+    /// The verdict of one judgment. Default: SPaR's rule, the first of `Yes`/`No` after the
+    /// first [`JUDGEMENT_KEY`]; no key or neither word gives `None`.
     fn parse_judgment(text: &str) -> Option<bool> {
         parse_spar_judgment(text)
     }
@@ -43,8 +46,8 @@ pub trait Judge: 'static {
     /// The conversation asking for a refinement that fixes what `critique` found.
     fn refine_prompt(instruction: &str, response: &str, critique: &str) -> Vec<Message>;
 
-    /// The refined response of one refinement. Default: SPaR's rule, the trimmed text between
-    /// the last [`REFINED_START`] and the [`REFINED_END`] after it.
+    /// The refined response of one refinement. Default: SPaR's rule, the trimmed text after the
+    /// first [`REFINED_START`], up to the [`REFINED_END`] after it if there is one.
     fn parse_refinement(text: &str) -> Option<String> {
         parse_spar_refinement(text)
     }
@@ -52,7 +55,7 @@ pub trait Judge: 'static {
 
 /// SPaR's verdict rule (see [`Judge::parse_judgment`]).
 pub fn parse_spar_judgment(text: &str) -> Option<bool> {
-    let (_, after) = text.rsplit_once(JUDGEMENT_MARKER)?;
+    let (_, after) = text.split_once(JUDGEMENT_KEY)?;
     let yes = after.find("Yes");
     let no = after.find("No");
     match (yes, no) {
@@ -65,8 +68,10 @@ pub fn parse_spar_judgment(text: &str) -> Option<bool> {
 
 /// SPaR's refinement rule (see [`Judge::parse_refinement`]).
 pub fn parse_spar_refinement(text: &str) -> Option<String> {
-    let (_, after) = text.rsplit_once(REFINED_START)?;
-    let (inside, _) = after.split_once(REFINED_END)?;
+    let (_, after) = text.split_once(REFINED_START)?;
+    let inside = after
+        .split_once(REFINED_END)
+        .map_or(after, |(inside, _)| inside);
     let inside = inside.trim();
     (!inside.is_empty()).then(|| inside.to_string())
 }
@@ -121,9 +126,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn judgment_takes_first_word_after_last_marker() {
+    fn judgment_takes_first_word_after_the_first_key() {
         let t = format!("Yes I checked.\n{JUDGEMENT_MARKER} No, because Yes was wrong");
         assert_eq!(parse_spar_judgment(&t), Some(false));
+        // SPaR's parser: the first "Final Judgement", full marker or not.
+        assert_eq!(parse_spar_judgment("Final Judgement: Yes"), Some(true));
+        let twice = format!("{JUDGEMENT_MARKER} No\n{JUDGEMENT_MARKER} Yes");
+        assert_eq!(parse_spar_judgment(&twice), Some(false));
         assert_eq!(
             parse_spar_judgment(&format!("{JUDGEMENT_MARKER} Yes")),
             Some(true)
@@ -139,7 +148,16 @@ mod tests {
     fn refinement_between_markers() {
         let t = "Reflection...\nFinal Refined Output: [[start]]\n  Hello.\n[[end]] trailing";
         assert_eq!(parse_spar_refinement(t).as_deref(), Some("Hello."));
-        assert_eq!(parse_spar_refinement("[[start]] no end"), None);
+        // SPaR's parser: the first [[start]], [[end]] optional.
+        assert_eq!(
+            parse_spar_refinement("[[start]] no end").as_deref(),
+            Some("no end")
+        );
+        assert_eq!(
+            parse_spar_refinement("[[start]] one [[end]] [[start]] two [[end]]").as_deref(),
+            Some("one")
+        );
         assert_eq!(parse_spar_refinement("[[start]]  [[end]]"), None);
+        assert_eq!(parse_spar_refinement("no markers"), None);
     }
 }
