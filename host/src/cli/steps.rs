@@ -12,7 +12,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::backend::openai::ServerConfig;
-use crate::config::{PairSource, RefineMode};
+use crate::config::{NegativeChoice, PairSource, RefineMode};
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
@@ -263,6 +263,9 @@ pub struct SearchCommand {
     /// fixes; use --branch 1) or `both` (first child the repair, the others rewrites).
     #[arg(long, value_enum, default_value = "llm")]
     refine: RefineMode,
+    /// Which failed sample of a prompt is searched: `random` (SPaR, by --seed) or `lowest`.
+    #[arg(long, value_enum, default_value = "random")]
+    negative: NegativeChoice,
     #[command(flatten)]
     judge: JudgeArgs,
 }
@@ -315,6 +318,7 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
         seed: command.judge.seed,
         search_truncated: command.search_truncated,
         refine_mode: command.refine,
+        negative: command.negative,
     };
     let repairers = match (&verifiers, command.refine.uses_repair()) {
         (_, false) => None,

@@ -162,6 +162,8 @@ pub struct SearchConfig {
     /// verifiers' minimal fixes; one child per node, so use branch 1) or `both` (the first child
     /// is the repair, the others rewrites).
     pub refine: RefineMode,
+    /// Which failed sample of a prompt is searched: `random` (SPaR) or `lowest` (valued).
+    pub negative: NegativeChoice,
 }
 
 impl Default for SearchConfig {
@@ -179,8 +181,20 @@ impl Default for SearchConfig {
             max_new_tokens: 3072,
             search_truncated: false,
             refine: RefineMode::Llm,
+            negative: NegativeChoice::Random,
         }
     }
+}
+
+/// Which failed sample of a prompt goes to search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum NegativeChoice {
+    /// One at random (drawn by the run's seed), as SPaR's code does.
+    #[default]
+    Random,
+    /// The lowest-valued (first on ties).
+    Lowest,
 }
 
 /// How the search makes a node's children.

@@ -777,6 +777,7 @@ fn search_settings(cfg: &RunConfig, iteration: usize) -> steps::SearchSettings {
         seed: cfg.seed ^ iteration as u64,
         search_truncated: s.search_truncated,
         refine_mode: s.refine,
+        negative: s.negative,
     }
 }
 

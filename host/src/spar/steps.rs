@@ -15,10 +15,10 @@ use super::pairs::{
 use super::records::{JudgedSample, PairRecord, Sample, SftRecord, TreeRecord};
 use super::refine::Refiner;
 use super::repair::RefineMode;
-use super::sampler::{ChatSampler, SampleSettings};
+use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::search::{Expander as _, Root, search};
 use super::similarity::mean_similarity;
-use crate::config::PairSource;
+use crate::config::{NegativeChoice, PairSource};
 use crate::plugins::verifiers::Verifiers;
 use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, SearchPlugin};
@@ -110,14 +110,21 @@ pub struct SearchSettings {
     pub search_truncated: bool,
     /// Children by the refiner, by the verifiers' repairs, or both.
     pub refine_mode: RefineMode,
+    /// Which failed sample of a prompt is searched.
+    pub negative: NegativeChoice,
 }
 
-/// SPaR: one failed sample per prompt (the lowest-valued, first on ties) goes to search. Unless
-/// `search_truncated`, samples cut by the token limit are left out; the second value counts them.
+/// SPaR: one failed sample per prompt goes to search, drawn at random (by `seed`), or with
+/// `Lowest` the lowest-valued (first on ties). Unless `search_truncated`, samples cut by the
+/// token limit are left out; the second value counts them.
 pub fn pick_negatives(
     judged: &[JudgedSample],
     search_truncated: bool,
+    choice: NegativeChoice,
+    seed: u64,
 ) -> (Vec<&JudgedSample>, usize) {
+    // A uniform draw per prompt: the failed sample with the smallest seeded key.
+    let key = |r: &JudgedSample| seed_of(seed, &["negative", &r.sample.id.to_string()]);
     let mut chosen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut truncated = 0;
     for (i, r) in judged.iter().enumerate() {
@@ -128,9 +135,10 @@ pub fn pick_negatives(
             truncated += 1;
             continue;
         }
-        let better = match chosen.get(r.sample.prompt.as_str()) {
-            Some(&j) => r.judgment.value < judged[j].judgment.value,
-            None => true,
+        let better = match (chosen.get(r.sample.prompt.as_str()), choice) {
+            (None, _) => true,
+            (Some(&j), NegativeChoice::Lowest) => r.judgment.value < judged[j].judgment.value,
+            (Some(&j), NegativeChoice::Random) => key(r) < key(&judged[j]),
         };
         if better {
             chosen.insert(&r.sample.prompt, i);
@@ -159,7 +167,12 @@ pub fn search_negatives<'s>(
             "refining by repair needs a verifier plugin that offers repair (verifier-ifeval does)"
         );
     }
-    let (negatives, truncated_skipped) = pick_negatives(judged, settings.search_truncated);
+    let (negatives, truncated_skipped) = pick_negatives(
+        judged,
+        settings.search_truncated,
+        settings.negative,
+        settings.seed,
+    );
     let constraints: Vec<_> = negatives
         .iter()
         .map(|r| r.sample.constraints())
@@ -313,4 +326,51 @@ pub fn make_pairs(
         "similarity_independent": independent.as_deref().and_then(similarity),
     });
     Ok((kept, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spar::judge::Judgment;
+    use crate::spar::search::Votes;
+
+    fn failed(id: &str, value: f64) -> JudgedSample {
+        JudgedSample {
+            sample: Sample {
+                id: json!(id),
+                prompt: "P".into(),
+                response: id.into(),
+                finish_reason: None,
+                tokens: None,
+                instruction_id_list: None,
+                kwargs: None,
+            },
+            judgment: Judgment {
+                value,
+                verdict: Some(false),
+                votes: Votes::default(),
+                critique: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_searched_negative_is_drawn_at_random_as_spar_does_or_the_lowest() {
+        let judged = [failed("a", 0.4), failed("b", 0.2), failed("c", 0.3)];
+        let pick = |choice, seed| {
+            pick_negatives(&judged, false, choice, seed).0[0]
+                .sample
+                .response
+                .clone()
+        };
+        assert_eq!(pick(NegativeChoice::Lowest, 0), "b");
+        let drawn: std::collections::BTreeSet<String> = (0..32)
+            .map(|seed| pick(NegativeChoice::Random, seed))
+            .collect();
+        assert_eq!(drawn.len(), 3, "{drawn:?}");
+        assert_eq!(
+            pick(NegativeChoice::Random, 7),
+            pick(NegativeChoice::Random, 7)
+        );
+    }
 }
