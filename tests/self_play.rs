@@ -143,6 +143,12 @@ fn pipeline(name: &str, strategy: &str) -> (PathBuf, serde_json::Value) {
     run(
         &[
             "pairs",
+            "--filter",
+            "filter-dedup",
+            "--filter",
+            "filter-value-gap",
+            "--filter",
+            "filter-edit-distance",
             "--filter-config",
             "filter-edit-distance={\"max_distance\": 1.0}",
         ],
@@ -311,7 +317,8 @@ fn verifier_repairs_make_children_that_differ_only_where_the_instruction_asked()
         );
     }
     let pairs = run(
-        &["pairs", "--filter", "none"],
+        // No --filter: none, as SPaR keeps every pair that passed the gate.
+        &["pairs"],
         &[
             ("--input", &dir.join("repaired-trees.jsonl")),
             ("--output", &dir.join("repaired-pairs.jsonl")),
@@ -320,6 +327,11 @@ fn verifier_repairs_make_children_that_differ_only_where_the_instruction_asked()
     );
     let made = stats(&pairs, "pairs");
     assert_eq!(made["pairs_kept"], 5, "{made}");
+    assert_eq!(
+        made["dropped"],
+        serde_json::json!({}),
+        "no filter by default: {made}"
+    );
     // Repaired pairs keep every word; the independent ones from the same samples do not.
     assert!(
         made["similarity_kept"].as_f64().unwrap()

@@ -375,9 +375,9 @@ pub struct PairsCommand {
     max_pairs: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Pair-filter plugins, applied in order (default: filter-dedup, filter-value-gap,
-    /// filter-edit-distance, filter-echo, filter-scaffold, filter-meta-talk). Pass
-    /// `--filter none` for no filtering.
+    /// Pair-filter plugins, applied in order: paths, or names of built-in ones (filter-dedup,
+    /// filter-value-gap, filter-edit-distance, filter-echo, filter-scaffold, filter-meta-talk).
+    /// Default: none, as SPaR keeps every pair that passed the gate.
     #[arg(long = "filter")]
     filters: Vec<String>,
     /// JSON settings per filter, as `PLUGIN_NAME=JSON` (e.g. `filter-value-gap={"min_gap":0.3}`).
@@ -403,15 +403,23 @@ pub fn pairs_command(command: PairsCommand) -> anyhow::Result<ExitCode> {
     let judged: Option<Vec<JudgedSample>> =
         command.judgments.as_deref().map(read_jsonl).transpose()?;
     let host = PluginHost::new(Limits::default())?;
-    let paths: Vec<PathBuf> = if command.filters.is_empty() {
-        builtin::DEFAULT_FILTERS
-            .iter()
-            .map(|n| builtin::find(n))
-            .collect::<anyhow::Result<_>>()?
-    } else if command.filters == ["none"] {
+    // No --filter: none, as SPaR keeps every pair whose refinement passed the gate. A filter is
+    // a path, or the name of a built-in one (`filter-echo`).
+    let paths: Vec<PathBuf> = if command.filters == ["none"] {
         Vec::new()
     } else {
-        command.filters.iter().map(PathBuf::from).collect()
+        command
+            .filters
+            .iter()
+            .map(|f| {
+                let path = PathBuf::from(f);
+                if path.exists() || f.contains(std::path::MAIN_SEPARATOR) || f.ends_with(".wasm") {
+                    Ok(path)
+                } else {
+                    builtin::find(f)
+                }
+            })
+            .collect::<anyhow::Result<_>>()?
     };
     let mut configs: BTreeMap<String, String> = BTreeMap::new();
     for entry in &command.filter_configs {

@@ -38,16 +38,3 @@ pub fn find(name: &str) -> anyhow::Result<PathBuf> {
             )
         })
 }
-
-/// The pair filters a run and `spar-host pairs` load when none are configured, in order: the
-/// paper's dedup, value gap and edit distance, then the quality gates that catch what a small
-/// refiner gets past a verifier (echoing the instruction, leaking the refine prompt's scaffolding,
-/// talking about a constraint instead of keeping it).
-pub const DEFAULT_FILTERS: [&str; 6] = [
-    "filter-dedup",
-    "filter-value-gap",
-    "filter-edit-distance",
-    "filter-echo",
-    "filter-scaffold",
-    "filter-meta-talk",
-];

@@ -300,27 +300,21 @@ pub fn run(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<P
     };
     let strategy = host.load(&find(&config.search.plugin, "search-bfs")?)?;
     let mut filters = Vec::new();
-    let filter_paths: Vec<(PathBuf, String)> = if config.filters.is_empty() {
-        builtin::DEFAULT_FILTERS
-            .iter()
-            .map(|n| Ok((builtin::find(n)?, "{}".to_string())))
-            .collect::<anyhow::Result<_>>()?
-    } else {
-        config
-            .filters
-            .iter()
-            .map(|f| {
-                Ok((
-                    if f.plugin.is_absolute() {
-                        f.plugin.clone()
-                    } else {
-                        base.join(&f.plugin)
-                    },
-                    serde_json::to_string(&f.config)?,
-                ))
-            })
-            .collect::<anyhow::Result<_>>()?
-    };
+    // No [[filters]]: none, as SPaR keeps every pair whose refinement passed the gate.
+    let filter_paths: Vec<(PathBuf, String)> = config
+        .filters
+        .iter()
+        .map(|f| {
+            Ok((
+                if f.plugin.is_absolute() {
+                    f.plugin.clone()
+                } else {
+                    base.join(&f.plugin)
+                },
+                serde_json::to_string(&f.config)?,
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
     for (path, cfg) in filter_paths {
         filters.push((host.load(&path)?, cfg));
     }
