@@ -593,3 +593,85 @@ fn a_split_llm_vote_is_judged_again_then_dropped() {
     assert_eq!(judger.stats.tie_resamples, 4, "A three times, B once");
     assert_eq!(judger.stats.llm_samples, 30);
 }
+
+#[test]
+fn a_solved_depth_two_tree_trains_one_refinement_and_each_critique_once() {
+    use spar_host::backend::FinishReason;
+    use spar_host::spar::pairs::refiner_examples;
+    use spar_host::spar::records::TreeRecord;
+    use spar_host::spar::search::{NodeRecord, Tree, Votes};
+    let verdict = |v: &str| {
+        format!("Checked.\nFinal Judgement (if the Output accurately follows the Prompt): {v}")
+    };
+    let node = |id: u32, parent: Option<u32>, value: f64, critique: String| NodeRecord {
+        id,
+        parent,
+        depth: id,
+        response: format!("answer {id}"),
+        critique,
+        value,
+        valid: true,
+        votes: Votes::default(),
+        raw: if id > 0 {
+            format!("raw {id}")
+        } else {
+            String::new()
+        },
+        finish_reason: Some(FinishReason::Stop),
+        tokens: None,
+        repaired: false,
+    };
+    let tree = TreeRecord {
+        id: serde_json::json!("t"),
+        prompt: "Say hi in French.".into(),
+        instruction_id_list: None,
+        kwargs: None,
+        tree: Tree {
+            nodes: vec![
+                node(0, None, 0.4, format!("Root: {}", verdict("No"))),
+                node(1, Some(0), 0.2, format!("First: {}", verdict("No"))),
+                node(2, Some(1), 0.8, format!("Second: {}", verdict("Yes"))),
+            ],
+            chosen: Some(2),
+            solved: true,
+            error: None,
+        },
+    };
+    let judge = PluginHost::new(Limits::default())
+        .unwrap()
+        .load(&common::plugin("judge-spar"))
+        .unwrap();
+    let examples = refiner_examples(&tree, &mut judge.session()).unwrap();
+    let kinds: Vec<(String, u64)> = examples
+        .iter()
+        .map(|e| {
+            (
+                e.meta["kind"].as_str().unwrap().to_string(),
+                e.meta["node"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // The final edge's refinement (node 1's critique is a turn of it), the root's split No and
+    // the chosen node's split Yes.
+    assert_eq!(
+        kinds,
+        [
+            ("refinement".into(), 2),
+            ("judgment".into(), 0),
+            ("judgment".into(), 2)
+        ]
+    );
+    let mut turns: Vec<&str> = examples
+        .iter()
+        .flat_map(|e| e.messages.iter().filter(|m| m.role == "assistant"))
+        .map(|m| m.content.as_str())
+        .collect();
+    let all = turns.len();
+    turns.sort();
+    turns.dedup();
+    assert_eq!(
+        turns.len(),
+        all,
+        "an assistant turn is trained twice: {turns:?}"
+    );
+}

@@ -194,9 +194,11 @@ fn to_messages(wit: Vec<WitMessage>) -> Vec<Message> {
         .collect()
 }
 
-/// The refiner's examples from one solved tree: along the path from the root to the chosen
-/// node, each failed node's critique (the search confirmed it: a better refinement was found)
-/// and each refinement that led on; then the chosen node's passing judgment.
+/// The refiner's examples from one solved tree, as SPaR's data mix: the refinement of the final
+/// (successful) edge only, and the critiques on the path whose vote was split (0 < value < 1,
+/// so the search, not the vote, settled them) and whose verdict the search confirmed (No before
+/// the chosen node, Yes on it). Every assistant turn is trained once: a critique that is already
+/// a turn of the refinement's conversation gets no judgment record of its own.
 pub fn refiner_examples(
     tree: &TreeRecord,
     judge: &mut Session<JudgeWorld>,
@@ -205,40 +207,54 @@ pub fn refiner_examples(
     if !t.solved {
         return Ok(Vec::new());
     }
-    let mut path = vec![t.chosen.expect("solved") as usize];
-    while let Some(parent) = t.nodes[*path.last().expect("non-empty")].parent {
-        path.push(parent as usize);
+    let node = |id: u32| {
+        t.nodes
+            .get(id as usize)
+            .ok_or_else(|| anyhow::anyhow!("tree {}: node {id} is missing", tree.id))
+    };
+    let chosen = node(t.chosen.unwrap_or(0))?;
+    let mut path = vec![chosen];
+    while let Some(parent) = path.last().and_then(|n| n.parent) {
+        if path.len() > t.nodes.len() {
+            anyhow::bail!("tree {}: the parent links form a cycle", tree.id);
+        }
+        path.push(node(parent)?);
     }
     path.reverse();
     let mut examples = Vec::new();
-    for pair in path.windows(2) {
-        let (parent, child) = (&t.nodes[pair[0]], &t.nodes[pair[1]]);
-        let mut judging = to_messages(judge.judge_prompt(&tree.prompt, &parent.response)?);
-        judging.push(Message::new("assistant", parent.critique.clone()));
+    let mut trained: std::collections::HashSet<String> = std::collections::HashSet::new();
+    if let [.., parent, last] = path.as_slice()
+        && !last.raw.is_empty()
+    {
+        let mut refining =
+            to_messages(judge.refine_prompt(&tree.prompt, &parent.response, &parent.critique)?);
+        refining.push(Message::new("assistant", last.raw.clone()));
+        trained.extend(
+            refining
+                .iter()
+                .filter(|m| m.role == "assistant")
+                .map(|m| m.content.clone()),
+        );
         examples.push(SftRecord {
-            messages: judging,
-            meta: json!({"kind": "judgment", "tree": tree.id, "node": parent.id, "verdict": false}),
+            messages: refining,
+            meta: json!({"kind": "refinement", "tree": tree.id, "node": last.id}),
         });
-        if !child.raw.is_empty() {
-            let mut refining = to_messages(judge.refine_prompt(
-                &tree.prompt,
-                &parent.response,
-                &parent.critique,
-            )?);
-            refining.push(Message::new("assistant", child.raw.clone()));
-            examples.push(SftRecord {
-                messages: refining,
-                meta: json!({"kind": "refinement", "tree": tree.id, "node": child.id}),
-            });
-        }
     }
-    let chosen = &t.nodes[*path.last().expect("non-empty")];
-    if judge.parse_judgment(&chosen.critique)? == Some(true) {
-        let mut judging = to_messages(judge.judge_prompt(&tree.prompt, &chosen.response)?);
-        judging.push(Message::new("assistant", chosen.critique.clone()));
+    for n in &path {
+        let confirmed = Some(n.id == chosen.id);
+        if !(n.value > 0.0 && n.value < 1.0)
+            || n.critique.is_empty()
+            || trained.contains(&n.critique)
+            || judge.parse_judgment(&n.critique)? != confirmed
+        {
+            continue;
+        }
+        let mut judging = to_messages(judge.judge_prompt(&tree.prompt, &n.response)?);
+        judging.push(Message::new("assistant", n.critique.clone()));
+        trained.insert(n.critique.clone());
         examples.push(SftRecord {
             messages: judging,
-            meta: json!({"kind": "judgment", "tree": tree.id, "node": chosen.id, "verdict": true}),
+            meta: json!({"kind": "judgment", "tree": tree.id, "node": n.id, "verdict": confirmed}),
         });
     }
     Ok(examples)
