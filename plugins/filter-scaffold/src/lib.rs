@@ -6,7 +6,8 @@
 //! prompt nor the rejected answer contains.
 //!
 //! Config: `{"phrases": ["..."]}` adds phrases to the built-in list (SPaR's and judge-direct's
-//! refine prompts and the labels small models put before a rewrite).
+//! refine prompts, the labels small models put before a rewrite, and the critique's wording,
+//! which a small refiner copies into its "answer").
 
 use spar_plugin_sdk::PluginInfo;
 use spar_plugin_sdk::filter::{Decision, Pair, PairFilter};
@@ -39,6 +40,12 @@ const PHRASES: &[&str] = &[
     "corrected response:",
     "revised response:",
     "refined response:",
+    // The judge's critique leaking into the rewrite (host-written verifier critiques and the
+    // judge prompts' wording).
+    "the output does not follow the prompt",
+    "does not follow every instruction",
+    "does not follow the requested format",
+    "follow every instruction in the request",
 ];
 
 /// Lowercase with every run of whitespace made one space.
@@ -157,6 +164,29 @@ mod tests {
         assert_eq!(
             Scaffold::filter("", vec![leaked, clean]).unwrap(),
             vec![Decision::Drop("scaffold".into()), Decision::Keep]
+        );
+    }
+
+    #[test]
+    fn the_fidelity_runs_critique_echoes_are_dropped() {
+        // From the fidelity benchmark's SPaR pairs: "answers" made of the critique's words
+        // passed "capital words less than 1" and "no forbidden words".
+        let echoed = pair(
+            "Explain why recycling matters for a small town.",
+            "First, no answer to this prompt.\n\nThe output does not follow the prompt.",
+            "A small town can thrive without sustainable practices.",
+        );
+        let refusal = pair(
+            "Give advice on how to apologize sincerely.",
+            "This message does not follow every instruction. The correct answer is:",
+            "1. Wish someone more.",
+        );
+        assert_eq!(
+            Scaffold::filter("", vec![echoed, refusal]).unwrap(),
+            vec![
+                Decision::Drop("scaffold".into()),
+                Decision::Drop("scaffold".into())
+            ]
         );
     }
 
