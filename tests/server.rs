@@ -166,6 +166,12 @@ fn judge_search_and_pairs_run_unchanged_on_a_server() {
         path(&trees),
         "--output",
         path(&pairs),
+        "--filter",
+        "filter-dedup",
+        "--filter",
+        "filter-value-gap",
+        "--filter",
+        "filter-edit-distance",
         "--filter-config",
         "filter-edit-distance={\"max_distance\":1.0}",
     ]);
