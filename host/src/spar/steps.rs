@@ -307,10 +307,6 @@ pub fn make_pairs(
     let filtered = kept.len();
     let kept = cap_pairs(kept, settings.max_pairs, settings.seed);
     let similarity = |pairs: &[PairRecord]| mean_similarity(pairs.iter().map(pair_texts));
-    let truncated_in_kept = kept
-        .iter()
-        .filter(|p| p.meta["chosen_finish_reason"] == json!("length"))
-        .count();
     let stats = json!({
         "source": settings.source.name(),
         "trees": trees.len(),
@@ -320,7 +316,6 @@ pub fn make_pairs(
         "pairs_kept": kept.len(),
         "dropped": drops,
         "capped": filtered - kept.len(),
-        "truncated_chosen_kept": truncated_in_kept,
         "similarity_kept": similarity(&kept),
         "independent_pairs_available": independent.as_ref().map(Vec::len),
         "similarity_independent": independent.as_deref().and_then(similarity),
