@@ -597,8 +597,8 @@ fn a_split_llm_vote_is_judged_again_then_dropped() {
 #[test]
 fn a_solved_depth_two_tree_trains_one_refinement_and_each_critique_once() {
     use spar_host::backend::FinishReason;
-    use spar_host::spar::pairs::refiner_examples;
     use spar_host::spar::records::TreeRecord;
+    use spar_host::spar::refiner_data::{RftCaps, mix, tree_examples};
     use spar_host::spar::search::{NodeRecord, Tree, Votes};
     let verdict = |v: &str| {
         format!("Checked.\nFinal Judgement (if the Output accurately follows the Prompt): {v}")
@@ -641,7 +641,14 @@ fn a_solved_depth_two_tree_trains_one_refinement_and_each_critique_once() {
         .unwrap()
         .load(&common::plugin("judge-spar"))
         .unwrap();
-    let examples = refiner_examples(&tree, &mut judge.session()).unwrap();
+    let candidates = tree_examples(&tree, &mut judge.session(), 1).unwrap();
+    let offered: Vec<&str> = candidates.iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(
+        offered,
+        ["refinement", "positive_critique", "negative_critique"]
+    );
+    let (examples, counts) = mix(candidates, &RftCaps::default(), 1);
+    assert_eq!(counts["negative_critique"]["duplicates_dropped"], 1);
     let kinds: Vec<(String, u64)> = examples
         .iter()
         .map(|e| {
@@ -651,15 +658,15 @@ fn a_solved_depth_two_tree_trains_one_refinement_and_each_critique_once() {
             )
         })
         .collect();
-    // The final edge's refinement (node 1's critique is a turn of it), the root's split No and
-    // the chosen node's split Yes.
+    // The final edge's refinement and the chosen node's split Yes. Node 1's split No opens with
+    // the same judge prompt as the refinement, which already trains that critique: the authors'
+    // dedup by first turn drops it. The root is an actor sample: its judgment comes from the
+    // judge step's split votes, not from the tree.
+    let mut kinds = kinds;
+    kinds.sort();
     assert_eq!(
         kinds,
-        [
-            ("refinement".into(), 2),
-            ("judgment".into(), 0),
-            ("judgment".into(), 2)
-        ]
+        [("positive_critique".into(), 2), ("refinement".into(), 2)]
     );
     let mut turns: Vec<&str> = examples
         .iter()
@@ -673,5 +680,66 @@ fn a_solved_depth_two_tree_trains_one_refinement_and_each_critique_once() {
         turns.len(),
         all,
         "an assistant turn is trained twice: {turns:?}"
+    );
+}
+
+#[test]
+fn actor_samples_train_the_refiner_only_when_their_votes_disagreed() {
+    use spar_host::spar::judge::Judgment;
+    use spar_host::spar::records::{JudgedSample, Sample};
+    use spar_host::spar::refiner_data::judgment_examples;
+    use spar_host::spar::search::Votes;
+    let judged = |id: &str, yes: u32, no: u32, verdict: Option<bool>| JudgedSample {
+        sample: Sample {
+            id: serde_json::json!(id),
+            prompt: "Say hi.".into(),
+            response: format!("response {id}"),
+            finish_reason: None,
+            tokens: None,
+            instruction_id_list: None,
+            kwargs: None,
+        },
+        judgment: Judgment {
+            value: f64::from(yes) / f64::from((yes + no).max(1)),
+            verdict,
+            votes: Votes {
+                yes,
+                no,
+                unparsed: 0,
+            },
+            critique: if verdict.is_some() {
+                format!("critique {id}")
+            } else {
+                String::new()
+            },
+        },
+    };
+    let samples = [
+        judged("split-yes", 3, 2, Some(true)),
+        judged("unanimous-yes", 5, 0, Some(true)),
+        judged("split-no", 1, 4, Some(false)),
+        judged("unanimous-no", 0, 5, Some(false)),
+        judged("tie", 2, 2, None),
+    ];
+    let judge = PluginHost::new(Limits::default())
+        .unwrap()
+        .load(&common::plugin("judge-spar"))
+        .unwrap();
+    let examples = judgment_examples(&samples, &mut judge.session()).unwrap();
+    let kinds: Vec<(&str, String)> = examples
+        .iter()
+        .map(|(kind, e)| (*kind, e.messages.last().unwrap().content.clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("yes_judgment", "critique split-yes".to_string()),
+            ("no_judgment", "critique split-no".to_string())
+        ]
+    );
+    assert!(
+        examples[0].1.messages[0]
+            .content
+            .contains("response split-yes")
     );
 }

@@ -144,6 +144,60 @@ fn model_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// TRL's `logits/chosen`: the logits' mean over the vocabulary, summed over the trained
+/// positions (position t predicts token t+1), recomputed here from one plain forward pass.
+#[test]
+fn logit_sums_are_the_mean_logit_over_the_trained_positions() {
+    use spar_host::engine::model::MASKED;
+    let dir = model_dir("train-logits");
+    let device = Device::Cpu;
+    let t = trainable(&dir, &device).unwrap();
+    let seq = Sequence {
+        ids: "abcdefgh".bytes().map(u32::from).collect(),
+        trained: vec![false, false, false, true, true, true, true, true],
+    };
+    let short = Sequence {
+        ids: "abc".bytes().map(u32::from).collect(),
+        trained: vec![false, true, true],
+    };
+    let n = seq.ids.len();
+    let input = Tensor::new(seq.ids.as_slice(), &device)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let positions = Tensor::arange(0u32, n as u32, &device)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let mask: Vec<f32> = (0..n)
+        .flat_map(|i| (0..n).map(move |j| if j <= i { 0.0 } else { MASKED }))
+        .collect();
+    let mask = Tensor::from_vec(mask, (1, 1, n, n), &device).unwrap();
+    let logits = t
+        .model
+        .forward(&input, &positions, &mask, None, false)
+        .unwrap();
+    let means: Vec<f32> = logits
+        .mean(2)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let expected: f32 = (0..n - 1)
+        .filter(|&t| seq.trained[t + 1])
+        .map(|t| means[t])
+        .sum();
+    // Batched with a shorter, padded sequence: the padding adds nothing.
+    let got = sequence_logps(&t.model, &[&seq, &short], &device).unwrap();
+    assert_eq!(got.counts, [5, 2]);
+    assert!(
+        (got.logit_sums[0] - expected).abs() < 1e-4 * expected.abs().max(1.0),
+        "{} vs {expected}",
+        got.logit_sums[0]
+    );
+}
+
 #[test]
 fn gradients_agree_with_finite_differences() {
     let dir = model_dir("train-fd");
@@ -156,7 +210,7 @@ fn gradients_agree_with_finite_differences() {
     let loss = |t: &spar_host::train::trainer::Trainable| -> Tensor {
         sequence_logps(&t.model, &[&seq], &device)
             .unwrap()
-            .0
+            .sums
             .sum_all()
             .unwrap()
     };
@@ -309,6 +363,8 @@ fn fifty_steps_learn_the_pairs_and_the_sft_term_lowers_the_chosen_nll() {
         "rewards/rejected",
         "logps/chosen",
         "logps/rejected",
+        "logits/chosen",
+        "logits/rejected",
         "grad_norm",
         "learning_rate",
     ] {
@@ -359,8 +415,8 @@ fn a_saved_checkpoint_loads_with_identical_logits() {
         &Device::Cpu,
     )
     .unwrap()
-    .0;
-    let b = sequence_logps(&direct, &[&seq], &Device::Cpu).unwrap().0;
+    .sums;
+    let b = sequence_logps(&direct, &[&seq], &Device::Cpu).unwrap().sums;
     assert_eq!(a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
 }
 
@@ -600,13 +656,13 @@ fn bf16_compute_changes_the_numbers_only_at_bf16_precision() {
     };
     let f32_sums: Vec<f32> = sequence_logps(&t.model, &[&seq], &Device::Cpu)
         .unwrap()
-        .0
+        .sums
         .to_vec1()
         .unwrap();
     let bf16 = t.model.clone().with_compute_dtype(DType::BF16);
     let bf16_sums: Vec<f32> = sequence_logps(&bf16, &[&seq], &Device::Cpu)
         .unwrap()
-        .0
+        .sums
         .to_vec1()
         .unwrap();
     let diff = (f32_sums[0] - bf16_sums[0]).abs();

@@ -442,9 +442,10 @@ impl<'d> DpoStep<'d> {
         };
         let batch: Vec<&crate::train::data::Sequence> = self.pair.iter().collect();
         let t0 = now()?;
-        let (r, _) = sequence_logps(&self.reference, &batch, device)?;
+        let r = sequence_logps(&self.reference, &batch, device)?.sums;
         let t1 = now()?;
-        let (p, counts) = sequence_logps(&self.t.model, &batch, device)?;
+        let policy = sequence_logps(&self.t.model, &batch, device)?;
+        let (p, counts) = (policy.sums, policy.counts);
         let pick = |x: &candle_core::Tensor, i: usize| x.narrow(0, i, 1);
         let tokens = candle_core::Tensor::new(&[counts[0] as f32], device)?;
         let rejected_tokens = candle_core::Tensor::new(&[counts[1] as f32], device)?;

@@ -20,8 +20,9 @@ use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, builtin};
 use crate::spar::judge::{JudgeMode, Judger};
 use crate::spar::records::{JudgedSample, Sample, TreeRecord, read_jsonl, write_jsonl};
+use crate::spar::refiner_data::{RftCaps, refiner_data};
 use crate::spar::sampler::{ChatSampler, SampleSettings};
-use crate::spar::steps;
+use crate::spar::steps::{self, merge};
 
 /// The refiner model and how it judges.
 #[derive(Args, Clone)]
@@ -329,7 +330,7 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
             repair_verifiers.as_ref()
         }
     };
-    let (records, examples, mut stats) = steps::search_negatives(
+    let (records, mut stats) = steps::search_negatives(
         &judged,
         &strategy,
         &settings,
@@ -340,7 +341,15 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
     )?;
     write_jsonl(&command.output, &records)?;
     if let Some(sft) = &command.sft_output {
+        let (examples, data_stats) = refiner_data(
+            &records,
+            &judged,
+            judger.judge_session(),
+            &RftCaps::default(),
+            command.judge.seed,
+        )?;
         write_jsonl(sft, &examples)?;
+        merge(&mut stats, data_stats);
     }
     stats["sequences_generated"] = json!(sampler.sequences.get());
     stats["tokens_generated"] = json!(sampler.tokens.get());

@@ -45,6 +45,8 @@ pub struct RunConfig {
     pub dpo: DpoConfig,
     #[serde(default)]
     pub sft: SftConfig,
+    #[serde(default)]
+    pub rft: RftCaps,
     /// Roles whose generation runs on an OpenAI-compatible server instead of the embedded engine.
     #[serde(default)]
     pub servers: Servers,
@@ -345,6 +347,32 @@ impl Default for SftConfig {
             save_every: 100,
             trainer: TrainerKind::Builtin,
             external: None,
+        }
+    }
+}
+
+/// `[rft]`: how many examples of each kind the refiner trains on (0: all); the authors' caps
+/// (`src/process_data.py`). The kinds are described in `spar::refiner_data`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RftCaps {
+    pub max_refinements: usize,
+    pub max_positive_critiques: usize,
+    pub max_negative_critiques: usize,
+    /// Split-vote judgments of actor samples whose majority said No.
+    pub max_no_judgments: usize,
+    /// Split-vote judgments of actor samples whose majority said Yes.
+    pub max_yes_judgments: usize,
+}
+
+impl Default for RftCaps {
+    fn default() -> Self {
+        RftCaps {
+            max_refinements: 4000,
+            max_positive_critiques: 1500,
+            max_negative_critiques: 1000,
+            max_no_judgments: 500,
+            max_yes_judgments: 2500,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod judge;
 pub mod pairs;
 pub mod records;
 pub mod refine;
+pub mod refiner_data;
 pub mod repair;
 pub mod run;
 pub mod sampler;

@@ -1,20 +1,17 @@
 //! Preference pairs from solved trees (chosen = the passing refinement, rejected = the original
 //! failed response, same prompt), or, as the baseline the paper argues against, from independent
 //! samples (a passing and a failing sample of the same prompt); pair-filter plugins with every
-//! drop counted by reason; and the refiner's training examples from the successful search
-//! trajectories. A text cut by the token limit is never a chosen answer.
+//! drop counted by reason. A text cut by the token limit is never a chosen answer.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::records::{JudgedSample, PairRecord, SftRecord, TreeRecord};
+use super::records::{JudgedSample, PairRecord, TreeRecord};
 use super::sampler::seed_of;
 use crate::engine::chat_template::Message;
 use crate::plugins::FilterPlugin;
 use crate::plugins::Message as WitMessage;
-use crate::plugins::Session;
-use crate::plugins::bindings::judge::Judge as JudgeWorld;
 use crate::plugins::world_calls::{Decision, Pair};
 
 /// A pair for every solved tree; the second value counts solved trees left out because their
@@ -186,78 +183,6 @@ pub fn filter_pairs(
         kept = next;
     }
     Ok((kept, drops))
-}
-
-fn to_messages(wit: Vec<WitMessage>) -> Vec<Message> {
-    wit.into_iter()
-        .map(|m| Message::new(&m.role, m.content))
-        .collect()
-}
-
-/// The refiner's examples from one solved tree, as SPaR's data mix: the refinement of the final
-/// (successful) edge only, and the critiques on the path whose vote was split (0 < value < 1,
-/// so the search, not the vote, settled them) and whose verdict the search confirmed (No before
-/// the chosen node, Yes on it). Every assistant turn is trained once: a critique that is already
-/// a turn of the refinement's conversation gets no judgment record of its own.
-pub fn refiner_examples(
-    tree: &TreeRecord,
-    judge: &mut Session<JudgeWorld>,
-) -> anyhow::Result<Vec<SftRecord>> {
-    let t = &tree.tree;
-    if !t.solved {
-        return Ok(Vec::new());
-    }
-    let node = |id: u32| {
-        t.nodes
-            .get(id as usize)
-            .ok_or_else(|| anyhow::anyhow!("tree {}: node {id} is missing", tree.id))
-    };
-    let chosen = node(t.chosen.unwrap_or(0))?;
-    let mut path = vec![chosen];
-    while let Some(parent) = path.last().and_then(|n| n.parent) {
-        if path.len() > t.nodes.len() {
-            anyhow::bail!("tree {}: the parent links form a cycle", tree.id);
-        }
-        path.push(node(parent)?);
-    }
-    path.reverse();
-    let mut examples = Vec::new();
-    let mut trained: std::collections::HashSet<String> = std::collections::HashSet::new();
-    if let [.., parent, last] = path.as_slice()
-        && !last.raw.is_empty()
-    {
-        let mut refining =
-            to_messages(judge.refine_prompt(&tree.prompt, &parent.response, &parent.critique)?);
-        refining.push(Message::new("assistant", last.raw.clone()));
-        trained.extend(
-            refining
-                .iter()
-                .filter(|m| m.role == "assistant")
-                .map(|m| m.content.clone()),
-        );
-        examples.push(SftRecord {
-            messages: refining,
-            meta: json!({"kind": "refinement", "tree": tree.id, "node": last.id}),
-        });
-    }
-    for n in &path {
-        let confirmed = Some(n.id == chosen.id);
-        if !(n.value > 0.0 && n.value < 1.0)
-            || n.critique.is_empty()
-            || trained.contains(&n.critique)
-            || judge.parse_judgment(&n.critique)? != confirmed
-        {
-            continue;
-        }
-        let mut judging = to_messages(judge.judge_prompt(&tree.prompt, &n.response)?);
-        judging.push(Message::new("assistant", n.critique.clone()));
-        trained.insert(n.critique.clone());
-        examples.push(SftRecord {
-            messages: judging,
-            meta: json!({"kind": "judgment", "tree": tree.id, "node": n.id, "verdict": confirmed}),
-        });
-    }
-    Ok(examples)
 }
 
 #[cfg(test)]

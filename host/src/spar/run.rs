@@ -13,8 +13,9 @@ use super::judge::Judger;
 use super::records::{
     JudgedSample, PairRecord, Sample, SftRecord, TreeRecord, read_jsonl, write_jsonl,
 };
+use super::refiner_data::refiner_data;
 use super::sampler::{ChatSampler, SampleSettings, seed_of};
-use super::steps;
+use super::steps::{self, merge};
 use crate::backend::Generated;
 use crate::backend::openai::OpenAiBackend;
 use crate::config::{
@@ -775,13 +776,6 @@ fn search_settings(cfg: &RunConfig, iteration: usize) -> steps::SearchSettings {
     }
 }
 
-/// Add `extra`'s keys to the object `stats`.
-fn merge(stats: &mut Value, extra: Value) {
-    if let (Some(stats), Value::Object(extra)) = (stats.as_object_mut(), extra) {
-        stats.extend(extra);
-    }
-}
-
 /// One iteration; returns the next actor and refiner checkpoints.
 fn iterate(
     run: &Run,
@@ -903,7 +897,7 @@ fn iterate(
             let mut judger = run.judger(Some(&sampler), iteration as u64)?;
             let settings = search_settings(cfg, iteration);
             let journal = dir.join("search.journal.jsonl");
-            let (trees, examples, stats) = steps::search_negatives(
+            let (trees, mut stats) = steps::search_negatives(
                 &judged,
                 &run.strategy,
                 &settings,
@@ -914,6 +908,14 @@ fn iterate(
                     .filter(|_| cfg.search.refine.uses_repair()),
                 Some(&journal),
             )?;
+            let (examples, data_stats) = refiner_data(
+                &trees,
+                &judged,
+                judger.judge_session(),
+                &cfg.rft,
+                cfg.seed ^ iteration as u64,
+            )?;
+            merge(&mut stats, data_stats);
             write_jsonl(&sft_path, &examples)?;
             write_jsonl(&trees_path, &trees)?;
             let _ = std::fs::remove_file(&journal);

@@ -9,10 +9,8 @@ use std::path::Path;
 
 use super::journal::JournaledExpander;
 use super::judge::{JudgeItem, Judger};
-use super::pairs::{
-    build_pairs, cap_pairs, filter_pairs, independent_pairs, pair_texts, refiner_examples,
-};
-use super::records::{JudgedSample, PairRecord, Sample, SftRecord, TreeRecord};
+use super::pairs::{build_pairs, cap_pairs, filter_pairs, independent_pairs, pair_texts};
+use super::records::{JudgedSample, PairRecord, Sample, TreeRecord};
 use super::refine::Refiner;
 use super::repair::RefineMode;
 use super::sampler::{ChatSampler, SampleSettings, seed_of};
@@ -22,6 +20,13 @@ use crate::config::{NegativeChoice, PairSource};
 use crate::plugins::verifiers::Verifiers;
 use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, SearchPlugin};
+
+/// Add `extra`'s keys to the object `stats`.
+pub fn merge(stats: &mut Value, extra: Value) {
+    if let (Some(stats), Value::Object(extra)) = (stats.as_object_mut(), extra) {
+        stats.extend(extra);
+    }
+}
 
 /// Judge every sample.
 pub fn judge_samples(
@@ -161,7 +166,7 @@ pub fn search_negatives<'s>(
     judger: &mut Judger<'_>,
     repairers: Option<&'s Verifiers>,
     journal: Option<&Path>,
-) -> anyhow::Result<(Vec<TreeRecord>, Vec<SftRecord>, Value)> {
+) -> anyhow::Result<(Vec<TreeRecord>, Value)> {
     if settings.refine_mode.uses_repair() && !repairers.is_some_and(Verifiers::any_repair) {
         anyhow::bail!(
             "refining by repair needs a verifier plugin that offers repair (verifier-ifeval does)"
@@ -233,10 +238,6 @@ pub fn search_negatives<'s>(
             tree,
         })
         .collect();
-    let mut examples = Vec::new();
-    for record in &records {
-        examples.extend(refiner_examples(record, judger.judge_session())?);
-    }
     let mean = if stats.batch_sizes.is_empty() {
         0.0
     } else {
@@ -268,9 +269,8 @@ pub fn search_negatives<'s>(
         "tree_errors": stats.tree_errors,
         "generation_passes": sampler.passes.get() - passes_before,
         "rounds_replayed_from_journal": replayed,
-        "refiner_examples": examples.len(),
     });
-    Ok((records, examples, stats))
+    Ok((records, stats))
 }
 
 /// Which pairs a pairs step makes.

@@ -95,6 +95,10 @@ pub struct DpoMetrics {
     pub logps_chosen: f64,
     #[serde(rename = "logps/rejected")]
     pub logps_rejected: f64,
+    #[serde(rename = "logits/chosen", default)]
+    pub logits_chosen: f64,
+    #[serde(rename = "logits/rejected", default)]
+    pub logits_rejected: f64,
     pub grad_norm: f64,
     pub learning_rate: f64,
     pub tokens_per_second: f64,

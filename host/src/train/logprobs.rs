@@ -6,12 +6,23 @@ use candle_core::{D, DType, Device, Result, Tensor};
 use super::data::Sequence;
 use crate::engine::model::{MASKED, Transformer};
 
-/// Sum of log p(token) over each sequence's trained tokens, and how many there were.
+/// One forward pass over a micro-batch, per sequence.
+pub struct SequenceLogps {
+    /// Sum of log p(token) over the trained tokens [B], differentiable.
+    pub sums: Tensor,
+    /// How many tokens were trained.
+    pub counts: Vec<usize>,
+    /// Sum over the trained positions of the logits' mean over the vocabulary (TRL's
+    /// `logits/chosen|rejected` divide it by the tokens), detached.
+    pub logit_sums: Vec<f32>,
+}
+
+/// Log-probabilities of each sequence's trained tokens.
 pub fn sequence_logps(
     model: &Transformer,
     batch: &[&Sequence],
     device: &Device,
-) -> Result<(Tensor, Vec<usize>)> {
+) -> Result<SequenceLogps> {
     let b = batch.len();
     let longest = batch.iter().map(|s| s.ids.len()).max().unwrap_or(0);
     let mut ids = Vec::with_capacity(b * longest);
@@ -48,6 +59,13 @@ pub fn sequence_logps(
     let targets = Tensor::from_vec(targets, (b, longest, 1), device)?;
     let picked = logp.gather(&targets, D::Minus1)?.squeeze(D::Minus1)?;
     let weights = Tensor::from_vec(weights, (b, longest), device)?;
+    let logit_sums = (logits.detach().mean(D::Minus1)? * &weights)?
+        .sum(1)?
+        .to_vec1()?;
     let sums = (picked * weights)?.sum(1)?;
-    Ok((sums, batch.iter().map(|s| s.trained_tokens()).collect()))
+    Ok(SequenceLogps {
+        sums,
+        counts: batch.iter().map(|s| s.trained_tokens()).collect(),
+        logit_sums,
+    })
 }

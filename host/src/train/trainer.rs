@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::checkpoint::save_hf_dir;
 use super::data::{self, DataReport, PairSequences, Sequence};
 use super::dpo::{DpoMetrics, LossType, dpo_loss};
-use super::logprobs::sequence_logps;
+use super::logprobs::{SequenceLogps, sequence_logps};
 use super::optim::{AdamW, AdamWConfig, Schedule, learning_rate};
 use crate::engine::device::Precision;
 use crate::engine::loader::{self, LoadedModel};
@@ -259,7 +259,7 @@ fn reference_logps(
             .iter()
             .flat_map(|p| [&p.chosen, &p.rejected])
             .collect();
-        let (sums, _) = sequence_logps(&t.model, &batch, device)?;
+        let sums = sequence_logps(&t.model, &batch, device)?.sums;
         let sums: Vec<f32> = sums.detach().to_vec1()?;
         out.extend(sums.chunks(2).map(|c| (c[0], c[1])));
     }
@@ -402,7 +402,11 @@ pub fn train(
                         .flat_map(|&i| [&pairs[i].chosen, &pairs[i].rejected])
                         .collect();
                     tokens += batch.iter().map(|s| s.ids.len()).sum::<usize>();
-                    let (sums, counts) = sequence_logps(&t.model, &batch, device)?;
+                    let SequenceLogps {
+                        sums,
+                        counts,
+                        logit_sums,
+                    } = sequence_logps(&t.model, &batch, device)?;
                     let n = part.len();
                     let idx = |k: usize| -> candle_core::Result<Tensor> {
                         let picks: Vec<u32> = (0..n).map(|i| (2 * i + k) as u32).collect();
@@ -446,6 +450,15 @@ pub fn train(
                         weight * c.iter().zip(&r).filter(|(a, b)| a > b).count() as f64 / n as f64;
                     step_metrics.logps_chosen += weight * mean(&pcs);
                     step_metrics.logps_rejected += weight * mean(&prs);
+                    // TRL's `logits/*`: the mean logit over every trained position of the side.
+                    let pooled = |k: usize| {
+                        let (sum, count) = (0..n).fold((0f64, 0usize), |(s, c), i| {
+                            (s + logit_sums[2 * i + k] as f64, c + counts[2 * i + k])
+                        });
+                        sum / count.max(1) as f64
+                    };
+                    step_metrics.logits_chosen += weight * pooled(0);
+                    step_metrics.logits_rejected += weight * pooled(1);
                     sft_nll += weight
                         * pcs
                             .iter()
@@ -458,7 +471,8 @@ pub fn train(
                 Examples::Sequences(seqs) => {
                     let batch: Vec<&Sequence> = part.iter().map(|&i| &seqs[i]).collect();
                     tokens += batch.iter().map(|s| s.ids.len()).sum::<usize>();
-                    let (sums, counts) = sequence_logps(&t.model, &batch, device)?;
+                    let SequenceLogps { sums, counts, .. } =
+                        sequence_logps(&t.model, &batch, device)?;
                     let total: usize = counts.iter().sum::<usize>().max(1);
                     (sums.sum_all()?.neg()? / total as f64)?
                 }

@@ -1,33 +1,47 @@
-//! SPaR's judge and refiner prompts (own wording, the paper's formats): the judge checks every
-//! constraint step by step and ends with `Final Judgement (if the Output accurately follows the
-//! Prompt): Yes|No`; the refinement is a follow-up turn after the critique that answers with a
+//! SPaR's judge and refiner prompts, word for word as the authors' code sends them
+//! (thu-coai/SPaR, Apache-2.0: `judge_template` in `src/tasks/prompts.py`, `build_refine_message`
+//! in `src/tasks/science.py`), so that `configs/paper-llama3-8b.toml` runs the paper's prompts.
+//! The judge checks step by step and ends with `Final Judgement (if the Output accurately follows
+//! the Prompt): Yes|No`; the refinement is a follow-up turn after the critique that answers with a
 //! reflection and `Final Refined Output: [[start]] ... [[end]]`. The parsers are the SDK's
-//! defaults, which implement exactly those formats.
+//! defaults, which read those formats as the authors' code does. The authors' typos ("weather",
+//! "it can ... follows") are kept: a refiner fine-tuned on these prompts saw them.
 
-use spar_plugin_sdk::judge::{JUDGEMENT_MARKER, Judge, REFINED_END, REFINED_START};
+use spar_plugin_sdk::judge::Judge;
 use spar_plugin_sdk::{Message, PluginInfo};
 
 struct SparJudge;
 
+/// `judge_template` of the authors' `src/tasks/prompts.py`, `{}` filled in order.
 fn judge_request(instruction: &str, response: &str) -> String {
     format!(
-        "You are checking whether an output follows its prompt exactly.\n\n\
-         [Prompt]\n{instruction}\n[End of Prompt]\n\n\
-         [Output]\n{response}\n[End of Output]\n\n\
-         List every constraint the prompt sets (content, format, length, language, wording, \
-         punctuation, case, start and end). Check them one by one against the output, quoting \
-         the output where it matters, and name each constraint it does not satisfy. Then end \
-         with exactly one line:\n\
-         {JUDGEMENT_MARKER} Yes\nor\n{JUDGEMENT_MARKER} No"
+        "Please act an expert in evaluating the capabilities of instruction-following. In the \
+         instruction-following task, the Output needs to honestly/precisely/closely follow the \
+         given Prompt.\nYour task is to carefully judge whether the Output to \
+         honestly/precisely/closely follows the given Prompt. If there are any constraints in \
+         the Prompt that are not satisfied by the Output, please list all the constraints that \
+         are not satisfied.\n\nPrompt: \u{201c}{instruction}\u{201d}\n\nOutput: \u{201c}{response}\u{201d}\n\n\
+         Please carefully judge if each constraint is perfectly satisfied and give a final \
+         judgement weather the Output accurately follows the Prompt in the following format:\n\
+         Step-by-step verification: xxx\n\
+         Final Judgement (if the Output accurately follows the Prompt): (Yes or No)"
     )
 }
+
+/// The third turn of the authors' `build_refine_message` (`src/tasks/science.py`).
+const REFINE_REQUEST: &str = "Based on your judgement, refine the Output to make sure it can \
+    honestly/precisely/closely follows the given Prompt.\n\n\n\
+    Please carefully refine the Output to meet all the constraints in the Prompt. \n\n\
+    Please format like this:\n\
+    Reflection on how to refine the Output: xxx\n\
+    Final Refined Output: [[start]] xxx [[end]]";
 
 impl Judge for SparJudge {
     fn info() -> PluginInfo {
         PluginInfo::new(
             "judge-spar",
             env!("CARGO_PKG_VERSION"),
-            "SPaR judge and refinement prompts (Yes/No verdict, [[start]]/[[end]] refinements)",
+            "SPaR's own judge and refinement prompts (Yes/No verdict, [[start]]/[[end]] refinements)",
         )
     }
 
@@ -39,13 +53,7 @@ impl Judge for SparJudge {
         vec![
             Message::user(judge_request(instruction, response)),
             Message::assistant(critique),
-            Message::user(format!(
-                "Now rewrite the output so that it satisfies every constraint of the prompt. \
-                 Change only what your judgement found wrong and keep everything else as it is. \
-                 First reflect briefly on what must change, then give the complete new output \
-                 between the markers, like this:\n\
-                 Final Refined Output: {REFINED_START} the refined output {REFINED_END}"
-            )),
+            Message::user(REFINE_REQUEST),
         ]
     }
 }
@@ -55,6 +63,7 @@ spar_plugin_sdk::export_judge!(SparJudge);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use spar_plugin_sdk::judge::{JUDGEMENT_MARKER, REFINED_END, REFINED_START};
 
     #[test]
     fn prompts_carry_the_instruction_the_response_and_the_formats() {
@@ -66,7 +75,7 @@ mod tests {
         assert!(
             judge[0]
                 .content
-                .ends_with(&format!("{JUDGEMENT_MARKER} No"))
+                .ends_with(&format!("{JUDGEMENT_MARKER} (Yes or No)"))
         );
         let refine =
             SparJudge::refine_prompt("Say hi in French.", "Hello", "It is English. ... No");
@@ -77,6 +86,34 @@ mod tests {
         assert!(
             refine[2].content.contains(REFINED_START) && refine[2].content.contains(REFINED_END)
         );
+    }
+
+    /// The authors' strings, pasted from `src/tasks/prompts.py` and `src/tasks/science.py`.
+    #[test]
+    fn prompts_are_the_authors_word_for_word() {
+        let template = "Please act an expert in evaluating the capabilities of instruction-following. In the instruction-following task, the Output needs to honestly/precisely/closely follow the given Prompt.
+Your task is to carefully judge whether the Output to honestly/precisely/closely follows the given Prompt. If there are any constraints in the Prompt that are not satisfied by the Output, please list all the constraints that are not satisfied.
+
+Prompt: \u{201c}P\u{201d}
+
+Output: \u{201c}O\u{201d}
+
+Please carefully judge if each constraint is perfectly satisfied and give a final judgement weather the Output accurately follows the Prompt in the following format:
+Step-by-step verification: xxx
+Final Judgement (if the Output accurately follows the Prompt): (Yes or No)";
+        assert_eq!(SparJudge::judge_prompt("P", "O")[0].content, template);
+        let refine = "Based on your judgement, refine the Output to make sure it can honestly/precisely/closely follows the given Prompt.
+
+
+Please carefully refine the Output to meet all the constraints in the Prompt. 
+
+Please format like this:
+Reflection on how to refine the Output: xxx
+Final Refined Output: [[start]] xxx [[end]]";
+        let messages = SparJudge::refine_prompt("P", "O", "C");
+        assert_eq!(messages[0].content, template);
+        assert_eq!(messages[1].content, "C");
+        assert_eq!(messages[2].content, refine);
     }
 
     #[test]
