@@ -69,7 +69,7 @@ fn broken_configs_give_exact_messages() {
         (
             GOOD.replace("seed = 3", "seed = 3\nspeed = 4"),
             vec![],
-            "config.toml: unknown field `speed`, expected one of `run_dir`, `seed`, `iterations`, `device`, `dtype`, `models`, `prompts`, `actor`, `judge`, `search`, `filters`, `pairs`, `dpo`, `sft`, `rft`, `servers`",
+            "config.toml: unknown field `speed`, expected one of `run_dir`, `seed`, `iterations`, `device`, `dtype`, `models`, `prompts`, `actor`, `judge`, `search`, `filters`, `pairs`, `dpo`, `sft`, `rft`, `init`, `servers`",
         ),
         (
             GOOD.replace("seed = 3", "seed = \"three\""),

@@ -168,6 +168,21 @@ fn an_hf_directory_round_trips_and_gives_the_same_logits() {
     assert_eq!(loaded.tokenizer.decode(&ids).unwrap(), "user\nhi");
 }
 
+/// The default tiny model, in f32 on the CPU.
+fn tiny_model() -> Transformer {
+    let spec = TinySpec::default();
+    let cfg = tiny::config(&spec);
+    Transformer::new(
+        &cfg,
+        VarBuilder::from_tensors(
+            tiny::weights(&cfg, spec.seed).unwrap(),
+            DType::F32,
+            &Device::Cpu,
+        ),
+    )
+    .unwrap()
+}
+
 fn requests(seeds: &[(u64, &str)], temperature: f64) -> Vec<Request> {
     let tokenizer = tiny::tokenizer().unwrap();
     seeds
@@ -189,17 +204,7 @@ fn requests(seeds: &[(u64, &str)], temperature: f64) -> Vec<Request> {
 
 #[test]
 fn batched_generation_equals_one_at_a_time_for_the_same_seeds() {
-    let spec = TinySpec::default();
-    let cfg = tiny::config(&spec);
-    let model = Transformer::new(
-        &cfg,
-        VarBuilder::from_tensors(
-            tiny::weights(&cfg, spec.seed).unwrap(),
-            DType::F32,
-            &Device::Cpu,
-        ),
-    )
-    .unwrap();
+    let model = tiny_model();
     let tokenizer = tiny::tokenizer().unwrap();
     let batch = requests(
         &[
@@ -238,19 +243,38 @@ fn batched_generation_equals_one_at_a_time_for_the_same_seeds() {
     );
 }
 
+/// Greedy decoding of 40 prompts of different lengths in one batch of 40 equals decoding each
+/// alone, token for token: padding and batch composition never change an answer (so a run's
+/// results do not depend on `batch_size`).
+#[test]
+fn greedy_batch_of_forty_equals_forty_batches_of_one() {
+    let model = tiny_model();
+    let tokenizer = tiny::tokenizer().unwrap();
+    let prompts: Vec<String> = (0..40)
+        .map(|i| format!("prompt {i}: {}", "word ".repeat(i % 13)))
+        .collect();
+    let seeds: Vec<(u64, &str)> = prompts.iter().map(|p| (7, p.as_str())).collect();
+    let batch = requests(&seeds, 0.0);
+    let together = generate(&model, &tokenizer, &batch, &Device::Cpu).unwrap();
+    assert_eq!(together.len(), 40);
+    for (i, request) in batch.iter().enumerate() {
+        let alone = generate(
+            &model,
+            &tokenizer,
+            std::slice::from_ref(request),
+            &Device::Cpu,
+        )
+        .unwrap();
+        assert_eq!(together[i], alone[0], "prompt {i}");
+    }
+    let distinct: std::collections::HashSet<&Vec<u32>> =
+        together.iter().map(|g| &g.token_ids).collect();
+    assert!(distinct.len() > 1, "the prompts lead to different answers");
+}
+
 #[test]
 fn a_stop_string_ends_the_sequence_exactly() {
-    let spec = TinySpec::default();
-    let cfg = tiny::config(&spec);
-    let model = Transformer::new(
-        &cfg,
-        VarBuilder::from_tensors(
-            tiny::weights(&cfg, spec.seed).unwrap(),
-            DType::F32,
-            &Device::Cpu,
-        ),
-    )
-    .unwrap();
+    let model = tiny_model();
     let tokenizer = tiny::tokenizer().unwrap();
     let mut request = requests(&[(5, "stop here")], 0.0).remove(0);
     request.stop_token_ids.clear();

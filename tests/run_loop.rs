@@ -524,3 +524,86 @@ fn export_writes_an_iteration_for_each_trainer() {
         assert!(out.join(file).is_file(), "{format}: {file}");
     }
 }
+
+#[test]
+fn init_fine_tunes_each_role_first_and_each_iteration_samples_fresh_prompts() {
+    let dir = common::scratch("run-init");
+    let config = write_setup(&dir);
+    let seed = |name: &str, answer: &str| {
+        let line = serde_json::json!({"messages": [
+            {"role": "user", "content": "Write about snow in at least five words."},
+            {"role": "assistant", "content": answer},
+        ]});
+        std::fs::write(dir.join(name), format!("{line}\n{line}\n")).unwrap();
+    };
+    seed("seed-actor.jsonl", "Snow falls softly on quiet hills.");
+    seed("seed-refiner.jsonl", "Checked.\nFinal Judgement: Yes");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "eval = \"heldout.jsonl\"",
+        "eval = \"heldout.jsonl\"\nper_iteration = 2",
+    ) + "\n[init]\nactor = \"seed-actor.jsonl\"\nrefiner = \"seed-refiner.jsonl\"\n";
+    std::fs::write(&config, text).unwrap();
+    let output = common::spar_host()
+        .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+        .arg("run")
+        .arg(&config)
+        .args(["--set", "iterations=2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let metrics = std::fs::read_to_string(dir.join("run/metrics.jsonl")).unwrap();
+    let stages: Vec<String> = metrics
+        .lines()
+        .take(4)
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["stage"].to_string())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "\"eval\"",
+            "\"init-actor\"",
+            "\"init-refiner\"",
+            "\"samples\""
+        ],
+        "{metrics}"
+    );
+    for role in ["actor", "refiner"] {
+        assert!(
+            dir.join(format!("run/init/{role}/model.safetensors"))
+                .is_file(),
+            "{role}"
+        );
+    }
+    // Iteration 1 samples prompts 1-2 (keys 0, 1), iteration 2 prompts 3-4 (keys 2, 3).
+    for (iteration, keys) in [(1, ["0", "1"]), (2, ["2", "3"])] {
+        let samples =
+            std::fs::read_to_string(dir.join(format!("run/iter-{iteration}/samples.jsonl")))
+                .unwrap();
+        let mut seen: Vec<String> = samples
+            .lines()
+            .map(|l| {
+                let id = serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                id.split('-').next().unwrap().to_string()
+            })
+            .collect();
+        seen.dedup();
+        assert_eq!(seen, keys, "iteration {iteration}");
+    }
+    // Three iterations of two fresh prompts need six: the config check says so before any work.
+    let short = common::spar_host()
+        .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+        .arg("check")
+        .arg(&config)
+        .args(["--set", "iterations=3"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert!(
+        err.contains("prompts.per_iteration: 3 iterations of 2 fresh prompts need 6 training prompts; prompts.train has 4"),
+        "{err}"
+    );
+}

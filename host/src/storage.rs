@@ -25,6 +25,44 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     result.with_context(|| format!("{}: cannot write", path.display()))
 }
 
+/// A run's `metrics.jsonl`: one line per finished stage,
+/// `{"iteration", "stage", "seconds", "stats"}`, also logged and printed as it is written.
+pub struct MetricsLog {
+    path: std::path::PathBuf,
+}
+
+impl MetricsLog {
+    pub fn new(run_dir: &Path) -> Self {
+        MetricsLog {
+            path: run_dir.join("metrics.jsonl"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn record(
+        &self,
+        iteration: usize,
+        stage: &str,
+        seconds: f64,
+        stats: serde_json::Value,
+    ) -> anyhow::Result<()> {
+        let line = serde_json::json!({"iteration": iteration, "stage": stage, "seconds": seconds,
+            "stats": stats});
+        tracing::info!(target: "run", "{line}");
+        eprintln!("iter {iteration} {stage:<8} {seconds:>8.1} s  {stats}");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("{}: cannot write metrics", self.path.display()))?;
+        writeln!(file, "{line}")
+            .with_context(|| format!("{}: cannot write metrics", self.path.display()))
+    }
+}
+
 /// An append-only JSON-lines file of a stage's finished items, synced after every append, so an
 /// interrupted stage can resume after the items it already finished. A last line cut short by a
 /// crash has no newline and is dropped when the log is reopened.

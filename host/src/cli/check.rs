@@ -38,23 +38,3 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::FAILURE)
 }
-
-#[derive(Args)]
-pub struct RunArgs {
-    config: PathBuf,
-    /// Override a key: `--set actor.n=2` (repeatable).
-    #[arg(long = "set")]
-    sets: Vec<String>,
-    /// Reuse a run directory made by a different config.
-    #[arg(long)]
-    force: bool,
-}
-
-pub fn run_loop(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let dir = crate::spar::run::run(&args.config, &args.sets, args.force)?;
-    println!(
-        "results in {} (metrics.jsonl; iter-N/ holds each stage's output and checkpoints)",
-        dir.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}

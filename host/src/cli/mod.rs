@@ -9,6 +9,7 @@ mod pairs_show;
 mod parity;
 mod plugins;
 mod prompts;
+mod run;
 mod steps;
 mod train;
 
@@ -36,7 +37,7 @@ enum Command {
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
     /// Run SPaR's iterations from a config (continues a stopped run).
-    Run(check::RunArgs),
+    Run(run::RunArgs),
     /// Make training prompts with verifiable constraints.
     #[command(subcommand)]
     Prompts(prompts::PromptsCommand),
@@ -69,7 +70,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Plugins(command) => plugins::run(command),
-        Command::Run(args) => check::run_loop(args),
+        Command::Run(args) => run::run(args),
         Command::Check(args) => check::run(args),
         Command::Prompts(command) => prompts::run(command),
         Command::Generate(args) => generate::run(args),

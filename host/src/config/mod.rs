@@ -14,6 +14,8 @@ pub use crate::train::external::ExternalTrainer;
 use crate::plugins::{PluginHost, World};
 use crate::spar::judge::JudgeMode;
 use crate::train::dpo::LossType;
+use crate::train::optim::{AdamWConfig, Schedule};
+use crate::train::trainer::{Objective, TrainConfig};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,8 +47,12 @@ pub struct RunConfig {
     pub dpo: DpoConfig,
     #[serde(default)]
     pub sft: SftConfig,
-    #[serde(default)]
+    // Left out of the resolved config when default, so that run directories made before these
+    // keys existed still resume.
+    #[serde(default, skip_serializing_if = "is_default")]
     pub rft: RftCaps,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub init: InitConfig,
     /// Roles whose generation runs on an OpenAI-compatible server instead of the embedded engine.
     #[serde(default)]
     pub servers: Servers,
@@ -87,6 +93,22 @@ pub struct Prompts {
     /// Held-out prompts for the evaluation stage (optional).
     #[serde(default)]
     pub eval: Option<PathBuf>,
+    /// Prompts per iteration: iteration i samples lines (i−1)·N+1 … i·N of `train`, so each
+    /// iteration sees fresh prompts; 0: every iteration samples all of them.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub per_iteration: usize,
+}
+
+/// `[init]`: supervised fine-tuning before iteration 1, as SPaR starts from an actor and a
+/// refiner fine-tuned on seed data. Each key is an SFT file (`{"messages": [...]}` per line)
+/// trained with `[sft]`'s settings; a role without one starts from its model as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InitConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refiner: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -265,6 +287,10 @@ pub struct FilterConfig {
     pub config: toml::Value,
 }
 
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 fn empty_table() -> toml::Value {
     toml::Value::Table(toml::Table::new())
 }
@@ -297,6 +323,87 @@ pub enum TrainerKind {
     #[default]
     Builtin,
     External,
+}
+
+/// The fields `[dpo]` and `[sft]` share (separate structs, because serde cannot flatten a
+/// shared one under `deny_unknown_fields`).
+macro_rules! training_shape {
+    ($section:expr) => {
+        TrainingShape {
+            epochs: $section.epochs,
+            micro_batch: $section.micro_batch,
+            grad_accum: $section.grad_accum,
+            max_length: $section.max_length,
+            warmup_ratio: $section.warmup_ratio,
+            save_every: $section.save_every,
+            lr: $section.lr,
+        }
+    };
+}
+
+/// A section's external trainer, when `trainer = "external"`.
+macro_rules! external_trainer {
+    ($section:expr) => {
+        $section
+            .external
+            .as_ref()
+            .filter(|_| $section.trainer == TrainerKind::External)
+    };
+}
+
+impl DpoConfig {
+    pub fn objective(&self) -> Objective {
+        Objective::Dpo {
+            beta: self.beta,
+            sft_weight: self.sft_weight,
+            loss_type: self.loss_type,
+        }
+    }
+
+    /// The trainer's settings: linear decay after warmup, as LLaMA-Factory's DPO.
+    pub fn train_config(&self, seed: u64, precision: Precision) -> TrainConfig {
+        train_config(training_shape!(self), Schedule::Linear, seed, precision)
+    }
+
+    /// The external trainer, when this stage is handed to one.
+    pub fn external_trainer(&self) -> Option<&ExternalTrainer> {
+        external_trainer!(self)
+    }
+}
+
+/// What `[dpo]` and `[sft]` share.
+struct TrainingShape {
+    epochs: usize,
+    micro_batch: usize,
+    grad_accum: usize,
+    max_length: usize,
+    warmup_ratio: f64,
+    save_every: usize,
+    lr: f64,
+}
+
+fn train_config(
+    shape: TrainingShape,
+    schedule: Schedule,
+    seed: u64,
+    precision: Precision,
+) -> TrainConfig {
+    TrainConfig {
+        epochs: shape.epochs,
+        micro_batch: shape.micro_batch,
+        grad_accum: shape.grad_accum,
+        max_length: shape.max_length,
+        warmup_ratio: shape.warmup_ratio,
+        schedule,
+        optimizer: AdamWConfig {
+            lr: shape.lr,
+            ..AdamWConfig::default()
+        },
+        seed,
+        save_every: shape.save_every,
+        precision,
+        ..TrainConfig::default()
+    }
 }
 
 impl Default for DpoConfig {
@@ -333,6 +440,18 @@ pub struct SftConfig {
     pub trainer: TrainerKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalTrainer>,
+}
+
+impl SftConfig {
+    /// The trainer's settings: a constant rate after warmup, as the authors' SFT config.
+    pub fn train_config(&self, seed: u64, precision: Precision) -> TrainConfig {
+        train_config(training_shape!(self), Schedule::Constant, seed, precision)
+    }
+
+    /// As [`DpoConfig::external_trainer`].
+    pub fn external_trainer(&self) -> Option<&ExternalTrainer> {
+        external_trainer!(self)
+    }
 }
 
 impl Default for SftConfig {
@@ -551,6 +670,29 @@ pub fn validate(config: &RunConfig, base: &Path, host: &PluginHost) -> Vec<Strin
             let p = resolve(path);
             check(p.exists(), key, format!("{} does not exist", p.display()));
         }
+    }
+    for (key, path) in [
+        ("init.actor", config.init.actor.as_ref()),
+        ("init.refiner", config.init.refiner.as_ref()),
+    ] {
+        if let Some(path) = path {
+            let p = resolve(path);
+            check(p.is_file(), key, format!("{} does not exist", p.display()));
+        }
+    }
+    if config.prompts.per_iteration > 0 {
+        let lines = std::fs::read_to_string(resolve(&config.prompts.train))
+            .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+            .unwrap_or(0);
+        let needed = config.prompts.per_iteration * config.iterations;
+        check(
+            lines >= needed,
+            "prompts.per_iteration",
+            format!(
+                "{} iterations of {} fresh prompts need {needed} training prompts; prompts.train has {lines}",
+                config.iterations, config.prompts.per_iteration
+            ),
+        );
     }
     for (key, path) in [
         ("prompts.train", Some(&config.prompts.train)),

@@ -38,7 +38,7 @@ pub trait Judge: 'static {
     fn judge_prompt(instruction: &str, response: &str) -> Vec<Message>;
 
     /// The verdict of one judgment. Default: SPaR's rule, the first of `Yes`/`No` after the
-    /// first [`JUDGEMENT_KEY`]; no key or neither word gives `None`.
+    /// first [`JUDGEMENT_KEY`] (and before a second one); no key or neither word gives `None`.
     fn parse_judgment(text: &str) -> Option<bool> {
         parse_spar_judgment(text)
     }
@@ -47,15 +47,22 @@ pub trait Judge: 'static {
     fn refine_prompt(instruction: &str, response: &str, critique: &str) -> Vec<Message>;
 
     /// The refined response of one refinement. Default: SPaR's rule, the trimmed text after the
-    /// first [`REFINED_START`], up to the [`REFINED_END`] after it if there is one.
+    /// first [`REFINED_START`], up to the next [`REFINED_END`] or [`REFINED_START`].
     fn parse_refinement(text: &str) -> Option<String> {
         parse_spar_refinement(text)
     }
 }
 
-/// SPaR's verdict rule (see [`Judge::parse_judgment`]).
+/// The second piece of Python's `text.split(marker)`: after the first `marker`, up to the next.
+fn first_piece<'t>(text: &'t str, marker: &str) -> Option<&'t str> {
+    let (_, after) = text.split_once(marker)?;
+    Some(after.split_once(marker).map_or(after, |(piece, _)| piece))
+}
+
+/// SPaR's verdict rule (see [`Judge::parse_judgment`]): the authors' `get_acc`
+/// (`src/process_data.py`), `text.split('Final Judgement')[1]` searched for `Yes` and `No`.
 pub fn parse_spar_judgment(text: &str) -> Option<bool> {
-    let (_, after) = text.split_once(JUDGEMENT_KEY)?;
+    let after = first_piece(text, JUDGEMENT_KEY)?;
     let yes = after.find("Yes");
     let no = after.find("No");
     match (yes, no) {
@@ -66,9 +73,12 @@ pub fn parse_spar_judgment(text: &str) -> Option<bool> {
     }
 }
 
-/// SPaR's refinement rule (see [`Judge::parse_refinement`]).
+/// SPaR's refinement rule (see [`Judge::parse_refinement`]): the authors'
+/// `unwrap_refine_cot` (`src/models/get_response.py`),
+/// `text.split('[[start]]')[1].split('[[end]]')[0].strip()`; an empty result is no refinement
+/// (the authors' code retries it).
 pub fn parse_spar_refinement(text: &str) -> Option<String> {
-    let (_, after) = text.split_once(REFINED_START)?;
+    let after = first_piece(text, REFINED_START)?;
     let inside = after
         .split_once(REFINED_END)
         .map_or(after, |(inside, _)| inside);
@@ -138,6 +148,23 @@ mod tests {
             Some(true)
         );
         assert_eq!(parse_spar_judgment("Yes"), None);
+        // Python's split()[1]: the words after a second key do not count.
+        assert_eq!(
+            parse_spar_judgment("Final Judgement: unclear. Final Judgement: Yes"),
+            None
+        );
+        // The authors' examples of their format: `Final Judgement (...): (Yes or No)` style
+        // answers and a verdict that names both words.
+        assert_eq!(
+            parse_spar_judgment(&format!(
+                "Step-by-step verification: fine.\n{JUDGEMENT_MARKER} Yes"
+            )),
+            Some(true)
+        );
+        assert_eq!(
+            parse_spar_judgment(&format!("{JUDGEMENT_MARKER} No. It is not a Yes.")),
+            Some(false)
+        );
         assert_eq!(
             parse_spar_judgment(&format!("{JUDGEMENT_MARKER} maybe")),
             None
@@ -158,6 +185,11 @@ mod tests {
             Some("one")
         );
         assert_eq!(parse_spar_refinement("[[start]]  [[end]]"), None);
+        // Python's split()[1] stops at a second [[start]] even without an [[end]].
+        assert_eq!(
+            parse_spar_refinement("[[start]] one [[start]] two [[end]]").as_deref(),
+            Some("one")
+        );
         assert_eq!(parse_spar_refinement("no markers"), None);
     }
 }
