@@ -246,3 +246,27 @@ fn bench_parity_is_exact_on_the_cpu_and_close_in_bf16() {
         "{bf16}"
     );
 }
+
+#[test]
+fn a_malformed_trees_file_is_an_error_naming_its_line_not_a_panic() {
+    let dir = common::scratch("cli-bad-trees");
+    let good = r#"{"id":"a","prompt":"p","nodes":[{"id":0,"parent":null,"depth":0,"response":"r","critique":"","value":0.0,"valid":true,"votes":{"yes":0,"no":1,"unparsed":0}}],"chosen":0,"solved":false,"error":null}"#;
+    // Node 1 names a parent that comes after it: the links point nowhere.
+    let bad = r#"{"id":"b","prompt":"p","nodes":[{"id":0,"parent":null,"depth":0,"response":"r","critique":"","value":0.0,"valid":true,"votes":{"yes":0,"no":1,"unparsed":0}},{"id":1,"parent":5,"depth":1,"response":"s","critique":"","value":1.0,"valid":true,"votes":{"yes":1,"no":0,"unparsed":0}}],"chosen":1,"solved":true,"error":null}"#;
+    let trees = dir.join("trees.jsonl");
+    std::fs::write(&trees, format!("{good}\n{bad}\n")).unwrap();
+    let output = run(&[
+        "pairs",
+        "--input",
+        trees.to_str().unwrap(),
+        "--output",
+        dir.join("pairs.jsonl").to_str().unwrap(),
+    ]);
+    assert_one_line_error(
+        &output,
+        &format!(
+            "error: {}:2: not a valid record: tree \"b\": node 1's parent 5 is not an earlier node",
+            trees.display()
+        ),
+    );
+}

@@ -505,7 +505,7 @@ impl spar_host::backend::ChatBackend for ScriptedVotes {
     fn complete(
         &self,
         jobs: &[(Vec<spar_host::engine::chat_template::Message>, u64)],
-        _settings: &spar_host::spar::sampler::SampleSettings,
+        _settings: &spar_host::backend::sampler::SampleSettings,
     ) -> anyhow::Result<spar_host::backend::Completions> {
         let mut script = self.0.lock().unwrap();
         let outputs = jobs
@@ -555,7 +555,7 @@ fn a_split_llm_vote_is_judged_again_then_dropped() {
             script.extend(no_wins.clone()); // B decided
         }
     }
-    let sampler = spar_host::spar::sampler::ChatSampler::with_backend(
+    let sampler = spar_host::backend::sampler::ChatSampler::with_backend(
         Box::new(ScriptedVotes(std::sync::Mutex::new(script.into()))),
         64,
     );
@@ -563,7 +563,7 @@ fn a_split_llm_vote_is_judged_again_then_dropped() {
         .unwrap()
         .load(&common::plugin("judge-spar"))
         .unwrap();
-    let settings = spar_host::spar::sampler::SampleSettings {
+    let settings = spar_host::backend::sampler::SampleSettings {
         temperature: 0.7,
         top_p: 1.0,
         top_k: 0,
@@ -597,7 +597,7 @@ fn a_split_llm_vote_is_judged_again_then_dropped() {
 #[test]
 fn a_solved_depth_two_tree_trains_one_refinement_and_each_critique_once() {
     use spar_host::backend::FinishReason;
-    use spar_host::spar::records::TreeRecord;
+    use spar_host::records::TreeRecord;
     use spar_host::spar::refiner_data::{RftCaps, mix, tree_examples};
     use spar_host::spar::search::{NodeRecord, Tree, Votes};
     let verdict = |v: &str| {
@@ -685,8 +685,8 @@ fn a_solved_depth_two_tree_trains_one_refinement_and_each_critique_once() {
 
 #[test]
 fn actor_samples_train_the_refiner_only_when_their_votes_disagreed() {
+    use spar_host::records::{JudgedSample, Sample};
     use spar_host::spar::judge::Judgment;
-    use spar_host::spar::records::{JudgedSample, Sample};
     use spar_host::spar::refiner_data::judgment_examples;
     use spar_host::spar::search::Votes;
     let judged = |id: &str, yes: u32, no: u32, verdict: Option<bool>| JudgedSample {

@@ -8,6 +8,7 @@ pub mod eval;
 pub mod failpoint;
 pub mod plugins;
 pub mod progress;
+pub mod records;
 pub mod spar;
 pub mod storage;
 pub mod train;

@@ -4,13 +4,13 @@
 use candle_core::Device;
 
 use super::{ChatBackend, Completions, FinishReason, Generated};
+use crate::backend::sampler::SampleSettings;
 use crate::engine::chat_template::{ChatTemplate, Message};
 use crate::engine::generate::{Request, generate};
 use crate::engine::loader::LoadedModel;
 use crate::engine::model::Transformer;
 use crate::engine::sampling::SamplingParams;
 use crate::engine::tokenizer::Tokenizer;
-use crate::spar::sampler::SampleSettings;
 
 pub struct LocalBackend<'m> {
     model: &'m Transformer,

@@ -5,12 +5,13 @@
 
 pub mod local;
 pub mod openai;
+pub mod sampler;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::sampler::SampleSettings;
 use crate::engine::chat_template::Message;
 pub use crate::engine::generate::FinishReason;
-use crate::spar::sampler::SampleSettings;
 
 /// One sampled text and why its generation stopped. A text cut by the token limit can fail a
 /// constraint it was about to keep, so every stage records this and none trains on a cut text

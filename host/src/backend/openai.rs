@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ChatBackend, Completions, FinishReason, Generated};
+use crate::backend::sampler::SampleSettings;
 use crate::engine::chat_template::Message;
-use crate::spar::sampler::SampleSettings;
 
 /// How to reach a server (the `[servers.<role>]` config tables and the `--server` flags).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -99,8 +99,8 @@ fn generate_responses(
     max_new_tokens: usize,
     batch_size: usize,
 ) -> anyhow::Result<(PathBuf, PathBuf)> {
+    use crate::backend::sampler::{ChatSampler, SampleSettings};
     use crate::engine::chat_template::Message;
-    use crate::spar::sampler::{ChatSampler, SampleSettings};
     let mut inputs = ifeval::read_inputs(input)?;
     if let Some(n) = limit {
         inputs.truncate(n);

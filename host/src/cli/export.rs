@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::spar::records::{PairRecord, SftRecord, read_jsonl};
+use crate::records::{PairRecord, SftRecord};
+use crate::storage::read_jsonl;
 use crate::train::export::{self, Format, StageData};
 
 #[derive(Args)]

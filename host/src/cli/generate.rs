@@ -69,42 +69,29 @@ struct Prompt {
     raw: Option<String>,
 }
 
-fn read_prompts(path: &PathBuf) -> anyhow::Result<Vec<Prompt>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let mut prompts = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = || format!("{}:{}", path.display(), i + 1);
-        let value: Value =
-            serde_json::from_str(line).with_context(|| format!("{}: invalid JSON", at()))?;
-        let id = value
-            .get("id")
-            .cloned()
-            .unwrap_or(Value::from(prompts.len()));
+fn read_prompts(path: &std::path::Path) -> anyhow::Result<Vec<Prompt>> {
+    let mut count = 0usize;
+    crate::storage::jsonl::read_with(path, |value, _| {
+        let id = value.get("id").cloned().unwrap_or(Value::from(count));
+        count += 1;
         if let Some(prompt) = value.get("prompt").and_then(Value::as_str) {
-            prompts.push(Prompt {
+            Ok(Prompt {
                 id,
                 messages: vec![Message::new("user", prompt)],
                 raw: Some(prompt.to_string()),
-            });
+            })
         } else if let Some(messages) = value.get("messages") {
-            let messages: Vec<Message> =
-                serde_json::from_value(messages.clone()).with_context(|| {
-                    format!("{}: `messages` must be a list of {{role, content}}", at())
-                })?;
-            prompts.push(Prompt {
+            let messages: Vec<Message> = serde_json::from_value(messages.clone())
+                .context("`messages` must be a list of {role, content}")?;
+            Ok(Prompt {
                 id,
                 messages,
                 raw: None,
-            });
+            })
         } else {
-            bail!("{}: needs a `prompt` string or a `messages` list", at());
+            bail!("needs a `prompt` string or a `messages` list")
         }
-    }
-    Ok(prompts)
+    })
 }
 
 fn prompt_ids(model: &LoadedModel, prompt: &Prompt, raw: bool) -> anyhow::Result<Vec<u32>> {

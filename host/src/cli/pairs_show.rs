@@ -11,9 +11,10 @@ use serde_json::Value;
 
 use crate::plugins::verifiers::{VerifierSessions, Verifiers};
 use crate::plugins::{Limits, PluginHost, builtin};
+use crate::records::PairRecord;
 use crate::spar::pairs::pair_texts;
-use crate::spar::records::{PairRecord, read_jsonl};
 use crate::spar::similarity::{DiffRun, word_diff, word_similarity};
+use crate::storage::read_jsonl;
 
 #[derive(Args)]
 pub struct ShowCommand {

@@ -64,7 +64,7 @@ pub fn run(command: PromptsCommand) -> anyhow::Result<ExitCode> {
     let catalogue = loaded.ids();
     let mut sessions = loaded.sessions();
     let train = synthesize(&all, &catalogue, &mut sessions, n, seed)?;
-    crate::spar::records::write_jsonl(&output, &train)?;
+    crate::storage::write_jsonl(&output, &train)?;
     eprintln!(
         "{} training prompts from {} tasks -> {}",
         train.len(),
@@ -80,7 +80,7 @@ pub fn run(command: PromptsCommand) -> anyhow::Result<ExitCode> {
             held_out,
             seed ^ 0xFEED,
         )?;
-        crate::spar::records::write_jsonl(&path, &held)?;
+        crate::storage::write_jsonl(&path, &held)?;
         eprintln!(
             "{} held-out prompts from {} other tasks -> {}",
             held.len(),

@@ -12,17 +12,18 @@ use clap::Args;
 use serde_json::json;
 
 use crate::backend::openai::ServerConfig;
-use crate::config::{NegativeChoice, PairSource, RefineMode};
+use crate::backend::sampler::{ChatSampler, SampleSettings};
+use crate::config::{JudgeConfig, NegativeChoice, PairSource, RefineMode, SearchConfig};
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
 use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, builtin};
+use crate::records::{JudgedSample, Sample, TreeRecord};
 use crate::spar::judge::{JudgeMode, Judger};
-use crate::spar::records::{JudgedSample, Sample, TreeRecord, read_jsonl, write_jsonl};
 use crate::spar::refiner_data::{RftCaps, refiner_data};
-use crate::spar::sampler::{ChatSampler, SampleSettings};
 use crate::spar::steps::{self, merge};
+use crate::storage::{read_jsonl, write_jsonl};
 
 /// The refiner model and how it judges.
 #[derive(Args, Clone)]
@@ -35,7 +36,7 @@ pub struct JudgeArgs {
     #[arg(long, value_enum, default_value = "llm")]
     mode: JudgeMode,
     /// Judgments sampled per response.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = JudgeConfig::default().k)]
     k: usize,
     /// The judge plugin (default: the built-in judge-spar).
     #[arg(long)]
@@ -43,14 +44,14 @@ pub struct JudgeArgs {
     /// Verifier plugins for `verifier`/`hybrid` (default: the built-in verifier-ifeval).
     #[arg(long = "verifier")]
     verifiers: Vec<PathBuf>,
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = JudgeConfig::default().temperature)]
     judge_temperature: f64,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = JudgeConfig::default().top_p)]
     judge_top_p: f64,
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = JudgeConfig::default().max_new_tokens)]
     judge_max_new_tokens: usize,
     /// Times a split LLM vote is judged again before it counts as a tie (SPaR: 3).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = JudgeConfig::default().tie_resamples)]
     tie_resamples: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -231,26 +232,26 @@ pub struct SearchCommand {
     /// The search-strategy plugin (default: the built-in search-bfs).
     #[arg(long)]
     strategy: Option<PathBuf>,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = SearchConfig::default().branch as u32)]
     branch: u32,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = SearchConfig::default().select as u32)]
     select: u32,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = SearchConfig::default().max_depth as u32)]
     max_depth: u32,
     /// A node passes when its value is strictly above this.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = SearchConfig::default().pass_gate)]
     gate: f64,
     /// Most refinements one tree may generate.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = SearchConfig::default().budget as u32)]
     budget: u32,
     /// Re-samples of an unparseable refinement before it counts as failed.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = SearchConfig::default().retries)]
     retries: u32,
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = SearchConfig::default().temperature)]
     refine_temperature: f64,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = SearchConfig::default().top_p)]
     refine_top_p: f64,
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = SearchConfig::default().max_new_tokens)]
     refine_max_new_tokens: usize,
     /// Also search failed samples that the token limit cut off (by default they are counted
     /// as truncated and left out).

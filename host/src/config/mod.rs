@@ -12,7 +12,6 @@ pub use crate::engine::device::Precision;
 pub use crate::train::external::ExternalTrainer;
 
 use crate::plugins::{PluginHost, World};
-use crate::spar::judge::JudgeMode;
 use crate::train::dpo::LossType;
 use crate::train::optim::{AdamWConfig, Schedule};
 use crate::train::trainer::{Objective, TrainConfig};
@@ -157,7 +156,8 @@ impl Default for JudgeConfig {
             k: 5,
             temperature: 0.7,
             top_p: 1.0,
-            max_new_tokens: 1024,
+            // The authors' (a judgment cut before its verdict line counts as unparsed).
+            max_new_tokens: 2048,
             tie_resamples: 3,
             plugin: None,
             verifiers: Vec::new(),
@@ -242,6 +242,18 @@ impl RefineMode {
     pub fn uses_llm(self) -> bool {
         self != RefineMode::Repair
     }
+}
+
+/// Where a response's value comes from (`[judge] mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum JudgeMode {
+    /// The refiner's k sampled verdicts (SPaR).
+    Llm,
+    /// The verifier plugins' constraint checks.
+    Verifier,
+    /// Both: the LLM's value when the verifiers pass, at most half of it otherwise.
+    Hybrid,
 }
 
 /// `[pairs]`: where the preference pairs come from.

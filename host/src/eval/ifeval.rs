@@ -25,28 +25,7 @@ pub struct Input {
     pub line: usize,
 }
 
-/// Read JSONL, calling `parse` on each non-blank line; errors name the file and line.
-fn read_jsonl<T>(
-    path: &Path,
-    mut parse: impl FnMut(Value, usize) -> anyhow::Result<T>,
-) -> anyhow::Result<Vec<T>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let mut out = Vec::new();
-    for (index, raw) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line = index + 1;
-        let text = std::str::from_utf8(raw)
-            .map_err(|e| anyhow::anyhow!("{}:{line}: not valid UTF-8 ({e})", path.display()))?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{}:{line}: invalid JSON: {e}", path.display()))?;
-        out.push(
-            parse(value, line).map_err(|e| anyhow::anyhow!("{}:{line}: {e:#}", path.display()))?,
-        );
-    }
-    Ok(out)
-}
+use crate::storage::jsonl::read_with as read_jsonl;
 
 fn field<'v>(value: &'v Value, name: &str) -> anyhow::Result<&'v Value> {
     value

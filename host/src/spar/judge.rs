@@ -6,29 +6,14 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::sampler::{ChatSampler, SampleSettings, seed_of};
-use super::search::Votes;
+use crate::backend::sampler::{ChatSampler, SampleSettings, seed_of};
 use crate::engine::chat_template::Message;
 use crate::plugins::bindings::judge::Judge as JudgeWorld;
 use crate::plugins::verifiers::{VerifierSessions, Verifiers};
 use crate::plugins::{JudgePlugin, Session};
 
-/// Where a response's value comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum JudgeMode {
-    Llm,
-    Verifier,
-    Hybrid,
-}
-
-/// One IFEval-style constraint of a prompt.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Constraint {
-    pub id: String,
-    /// The arguments as a JSON object.
-    pub kwargs: serde_json::Value,
-}
+pub use crate::config::JudgeMode;
+pub use crate::records::{Constraint, Judgment, Votes};
 
 /// What to judge.
 #[derive(Clone, Debug)]
@@ -36,19 +21,6 @@ pub struct JudgeItem {
     pub instruction: String,
     pub response: String,
     pub constraints: Vec<Constraint>,
-}
-
-/// A judgment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Judgment {
-    /// Share of Yes among parsed verdicts (`llm`), share of constraints passed (`verifier`), or
-    /// the LLM's value when the verifiers pass and at most half of it otherwise (`hybrid`).
-    pub value: f64,
-    /// The majority verdict; `None` for a tie (dropped, as in the paper).
-    pub verdict: Option<bool>,
-    pub votes: Votes,
-    /// A critique that agrees with the verdict.
-    pub critique: String,
 }
 
 /// Counters for the stats line.

@@ -4,12 +4,10 @@
 pub mod journal;
 pub mod judge;
 pub mod pairs;
-pub mod records;
 pub mod refine;
 pub mod refiner_data;
 pub mod repair;
 pub mod run;
-pub mod sampler;
 pub mod search;
 pub mod similarity;
 pub mod steps;

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::records::{JudgedSample, PairRecord, TreeRecord};
-use super::sampler::seed_of;
+use crate::backend::sampler::seed_of;
 use crate::engine::chat_template::Message;
 use crate::plugins::FilterPlugin;
 use crate::plugins::Message as WitMessage;
 use crate::plugins::world_calls::{Decision, Pair};
+use crate::records::{JudgedSample, PairRecord, TreeRecord};
 
 /// A pair for every solved tree; the second value counts solved trees left out because their
 /// chosen node was cut by the token limit (a `trees.jsonl` from elsewhere may have them). A
@@ -189,8 +189,8 @@ pub fn filter_pairs(
 mod tests {
     use super::*;
     use crate::backend::FinishReason;
+    use crate::records::Sample;
     use crate::spar::judge::Judgment;
-    use crate::spar::records::Sample;
     use crate::spar::search::{NodeRecord, Tree, Votes};
 
     fn judged(id: &str, prompt: &str, response: &str, pass: bool, cut: bool) -> JudgedSample {

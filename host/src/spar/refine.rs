@@ -6,9 +6,9 @@
 
 use super::judge::{Constraint, JudgeItem, Judger, Judgment};
 use super::repair::{RefineMode, repair_response};
-use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::search::{Child, ExpandRequest, Expander, Votes};
 use crate::backend::Generated;
+use crate::backend::sampler::{ChatSampler, SampleSettings, seed_of};
 use crate::engine::chat_template::Message;
 use crate::plugins::verifiers::VerifierSessions;
 

@@ -17,14 +17,14 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 
-use super::records::{JudgedSample, SftRecord, TreeRecord};
-use super::sampler::seed_of;
 use super::search::NodeRecord;
+use crate::backend::sampler::seed_of;
 pub use crate::config::RftCaps;
 use crate::engine::chat_template::Message;
 use crate::plugins::Message as WitMessage;
 use crate::plugins::Session;
 use crate::plugins::bindings::judge::Judge as JudgeWorld;
+use crate::records::{JudgedSample, SftRecord, TreeRecord};
 
 /// The kinds of refiner example, in the order the mix takes them (earlier kinds win the dedup).
 const KINDS: [&str; 5] = [

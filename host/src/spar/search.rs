@@ -8,51 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::FinishReason;
 use crate::plugins::world_calls::{Expansion, Node, SearchParams, Step};
 use crate::plugins::{PluginError, SearchPlugin, TreeHandle};
-
-/// Judge votes behind a value.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Votes {
-    pub yes: u32,
-    pub no: u32,
-    pub unparsed: u32,
-}
-
-/// One node of a search tree as stored in `trees.jsonl`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NodeRecord {
-    pub id: u32,
-    pub parent: Option<u32>,
-    pub depth: u32,
-    /// The response (for the root, the original failed response); empty when unparseable.
-    pub response: String,
-    /// The judge's critique agreeing with its majority verdict.
-    pub critique: String,
-    pub value: f64,
-    /// False when the refinement could not be parsed after the retries.
-    pub valid: bool,
-    pub votes: Votes,
-    /// The refiner's whole answer (reflection and markers) that produced this node, kept as
-    /// training data for the refiner.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub raw: String,
-    /// Why the generation behind this node stopped (`length`: cut by the token limit); absent
-    /// when unknown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finish_reason: Option<FinishReason>,
-    /// Tokens that generation produced, where known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens: Option<usize>,
-    /// Made by a verifier's repair of the parent, not by the refiner.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub repaired: bool,
-}
-
-impl NodeRecord {
-    /// Cut off by the token limit: never a chosen answer.
-    pub fn truncated(&self) -> bool {
-        self.finish_reason == Some(FinishReason::Length)
-    }
-}
+pub use crate::records::{NodeRecord, Tree, Votes};
 
 /// A tree to search: the failed response and its judgment.
 #[derive(Clone, Debug)]
@@ -111,18 +67,6 @@ pub trait Expander {
     /// Learn from a round answered elsewhere (a resumed search's journal), so that later rounds
     /// behave as if this expander had produced it (e.g. its judgment cache).
     fn remember(&mut self, _requests: &[ExpandRequest<'_>], _children: &[Vec<Child>]) {}
-}
-
-/// How one tree ended.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Tree {
-    pub nodes: Vec<NodeRecord>,
-    /// The node the strategy picked.
-    pub chosen: Option<u32>,
-    /// Whether the picked node is a refinement that passes the gate.
-    pub solved: bool,
-    /// Why the tree ended abnormally (a plugin fault), if it did.
-    pub error: Option<String>,
 }
 
 /// What the search did, for the stats line and the benchmark.

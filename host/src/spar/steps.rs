@@ -10,16 +10,16 @@ use std::path::Path;
 use super::journal::JournaledExpander;
 use super::judge::{JudgeItem, Judger};
 use super::pairs::{build_pairs, cap_pairs, filter_pairs, independent_pairs, pair_texts};
-use super::records::{JudgedSample, PairRecord, Sample, TreeRecord};
 use super::refine::Refiner;
 use super::repair::RefineMode;
-use super::sampler::{ChatSampler, SampleSettings, seed_of};
 use super::search::{Expander as _, Root, search};
 use super::similarity::mean_similarity;
+use crate::backend::sampler::{ChatSampler, SampleSettings, seed_of};
 use crate::config::{NegativeChoice, PairSource};
 use crate::plugins::verifiers::Verifiers;
 use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, SearchPlugin};
+use crate::records::{JudgedSample, PairRecord, Sample, TreeRecord};
 
 /// Add `extra`'s keys to the object `stats`.
 pub fn merge(stats: &mut Value, extra: Value) {

@@ -102,18 +102,7 @@ fn parse_preference(value: &Value) -> anyhow::Result<Preference> {
 }
 
 fn read_lines(path: &Path) -> anyhow::Result<Vec<(usize, Value)>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))?;
-        out.push((i + 1, value));
-    }
-    Ok(out)
+    crate::storage::jsonl::read_with(path, |value, line| Ok((line, value)))
 }
 
 /// Read pairs; malformed records are errors naming the line.

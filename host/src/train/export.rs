@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::engine::chat_template::Message;
-use crate::spar::records::{PairRecord, SftRecord};
+use crate::records::{PairRecord, SftRecord};
 use crate::storage::write_atomic;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

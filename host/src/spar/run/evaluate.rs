@@ -6,9 +6,10 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::plan::{Role, Run};
+use crate::backend::sampler::SampleSettings;
 use crate::engine::chat_template::Message;
-use crate::spar::records::{Sample, read_jsonl, write_jsonl};
-use crate::spar::sampler::SampleSettings;
+use crate::records::Sample;
+use crate::storage::{read_jsonl, write_jsonl};
 
 /// Held-out evaluation of `actor`: greedy answers to `prompts.eval`, checked strictly by the
 /// verifiers; returns the share of prompts whose every constraint passes (None without an eval set).

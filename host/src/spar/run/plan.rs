@@ -7,13 +7,13 @@ use anyhow::{Context, bail};
 use candle_core::{DType, Device};
 
 use crate::backend::openai::OpenAiBackend;
+use crate::backend::sampler::{ChatSampler, SampleSettings};
 use crate::config::{self, RunConfig, ServerConfig};
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
 use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, builtin};
 use crate::spar::judge::{JudgeMode, Judger};
-use crate::spar::sampler::{ChatSampler, SampleSettings};
 use crate::storage::MetricsLog;
 
 /// A checkpoint loaded on the embedded engine.

@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use crate::backend::Generated;
+use crate::backend::sampler::{ChatSampler, SampleSettings};
 use crate::engine::chat_template::Message;
 use crate::progress;
+use crate::records::{JudgedSample, Sample};
 use crate::spar::judge::Judger;
-use crate::spar::records::{JudgedSample, Sample};
-use crate::spar::sampler::{ChatSampler, SampleSettings};
 use crate::spar::steps;
 use crate::storage::PartialLog;
 

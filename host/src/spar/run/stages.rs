@@ -10,13 +10,14 @@ use serde_json::{Value, json};
 
 use super::plan::{Role, Run};
 use super::resume::{judge_resumably, sample_resumably};
+use crate::backend::sampler::{SampleSettings, seed_of};
 use crate::config::{PairSource, RunConfig};
 use crate::engine::chat_template::Message;
 use crate::plugins::world_calls::SearchParams;
-use crate::spar::records::{JudgedSample, Sample, SftRecord, TreeRecord, read_jsonl, write_jsonl};
+use crate::records::{JudgedSample, Sample, SftRecord, TreeRecord};
 use crate::spar::refiner_data::refiner_data;
-use crate::spar::sampler::{SampleSettings, seed_of};
 use crate::spar::steps::{self, merge};
+use crate::storage::{read_jsonl, write_jsonl};
 
 /// The training prompts of `iteration` and the line the first is on: all of them, or its own
 /// slice of `prompts.per_iteration` (the config check makes sure the file has enough).

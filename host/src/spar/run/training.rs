@@ -10,7 +10,8 @@ use serde_json::json;
 
 use super::plan::{Role, Run};
 use crate::config::ExternalTrainer;
-use crate::spar::records::{PairRecord, SftRecord, read_jsonl};
+use crate::records::{PairRecord, SftRecord};
+use crate::storage::read_jsonl;
 use crate::train::export::StageData;
 use crate::train::external::train_external;
 use crate::train::trainer::{Objective, TrainConfig, train};

@@ -1,12 +1,10 @@
-//! The JSONL records the self-play steps read and write.
+//! Actor samples and their judgments (`samples.jsonl`, `judgments.jsonl`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::judge::{Constraint, Judgment};
-use super::search::Tree;
 use crate::backend::FinishReason;
-use crate::engine::chat_template::Message;
+use crate::storage::jsonl::Validate;
 
 /// An actor sample to judge: a prompt, one response, and optionally IFEval-style constraints.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -72,63 +70,47 @@ pub struct JudgedSample {
     pub judgment: Judgment,
 }
 
-/// A searched tree (`trees.jsonl`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TreeRecord {
-    pub id: Value,
-    pub prompt: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instruction_id_list: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kwargs: Option<Vec<Value>>,
-    #[serde(flatten)]
-    pub tree: Tree,
-}
-
-/// A preference pair (`pairs.jsonl`): TRL's conversational format with an explicit prompt.
+/// One IFEval-style constraint of a prompt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PairRecord {
-    pub id: Value,
-    pub prompt: Vec<Message>,
-    pub chosen: Vec<Message>,
-    pub rejected: Vec<Message>,
-    pub meta: Value,
+pub struct Constraint {
+    pub id: String,
+    /// The arguments as a JSON object.
+    pub kwargs: serde_json::Value,
 }
 
-/// A refiner training example (`refiner-sft.jsonl`): a conversation whose assistant turns are
-/// the targets.
+/// Judge votes behind a value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Votes {
+    pub yes: u32,
+    pub no: u32,
+    pub unparsed: u32,
+}
+
+/// A judgment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SftRecord {
-    pub messages: Vec<Message>,
-    pub meta: Value,
+pub struct Judgment {
+    /// Share of Yes among parsed verdicts (`llm`), share of constraints passed (`verifier`), or
+    /// the LLM's value when the verifiers pass and at most half of it otherwise (`hybrid`).
+    pub value: f64,
+    /// The majority verdict; `None` for a tie (dropped, as in the paper).
+    pub verdict: Option<bool>,
+    pub votes: Votes,
+    /// A critique that agrees with the verdict.
+    pub critique: String,
 }
 
-/// Read a JSONL file of `T`, naming the file and line of any bad record.
-pub fn read_jsonl<T: serde::de::DeserializeOwned>(
-    path: &std::path::Path,
-) -> anyhow::Result<Vec<T>> {
-    use anyhow::Context;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+impl Validate for Sample {
+    fn validate(&self) -> Result<(), String> {
+        self.constraints().map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+impl Validate for JudgedSample {
+    fn validate(&self) -> Result<(), String> {
+        self.sample.validate()?;
+        if !(0.0..=1.0).contains(&self.judgment.value) {
+            return Err(format!("value {} is not in [0, 1]", self.judgment.value));
         }
-        out.push(
-            serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: not a valid record", path.display(), i + 1))?,
-        );
+        Ok(())
     }
-    Ok(out)
-}
-
-/// Write records as JSONL, atomically.
-pub fn write_jsonl<T: Serialize>(path: &std::path::Path, records: &[T]) -> anyhow::Result<()> {
-    let mut text = String::new();
-    for r in records {
-        text.push_str(&serde_json::to_string(r)?);
-        text.push('\n');
-    }
-    crate::storage::write_atomic(path, text.as_bytes())
 }

@@ -1,4 +1,9 @@
-//! Writing results so that a crash never leaves a half-written file: temp file, then rename.
+//! Writing results so that a crash never leaves a half-written file: temp file, then rename; the
+//! run's metrics log; the one JSONL reader and writer.
+
+pub mod jsonl;
+
+pub use jsonl::{read_jsonl, write_jsonl};
 
 use std::io::Write as _;
 use std::path::Path;
