@@ -7,4 +7,6 @@ pub mod export;
 pub mod external;
 pub mod logprobs;
 pub mod optim;
+mod reference;
+pub mod step;
 pub mod trainer;

@@ -3,7 +3,7 @@
 //! periodic checkpoints with optimizer state for `--resume`, and a final HF checkpoint.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -11,13 +11,13 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::checkpoint::save_hf_dir;
 use super::data::{self, DataReport, PairSequences, Sequence};
-use super::dpo::{DpoMetrics, LossType, dpo_loss};
-use super::logprobs::{SequenceLogps, sequence_logps};
+use super::dpo::{DpoMetrics, LossType};
 use super::optim::{AdamW, AdamWConfig, Schedule, learning_rate};
+use super::reference::{fingerprint, reference_cache_dir, reference_logps};
+use super::step::{grads_by_name, pair_loss, sequence_loss};
 use crate::engine::device::Precision;
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
@@ -164,30 +164,6 @@ fn weights_of(params: &[(String, Var)]) -> anyhow::Result<HashMap<String, Tensor
         .collect()
 }
 
-/// SHA-256 over the named parameters' bytes (for reference-cache keys and resume checks).
-fn fingerprint(params: &[(String, Var)], extra: &[&[u8]]) -> anyhow::Result<String> {
-    let mut hasher = Sha256::new();
-    for (name, var) in params {
-        hasher.update(name.as_bytes());
-        let values: Vec<f32> = var
-            .as_tensor()
-            .flatten_all()?
-            .to_dtype(DType::F32)?
-            .to_vec1()?;
-        for v in values {
-            hasher.update(v.to_le_bytes());
-        }
-    }
-    for e in extra {
-        hasher.update(e);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
 /// The order of examples in `epoch`: a seeded Fisher-Yates shuffle.
 fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
@@ -197,16 +173,6 @@ fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
         order.swap(i, j);
     }
     order
-}
-
-fn grads_by_name(
-    params: &[(String, Var)],
-    grads: &candle_core::backprop::GradStore,
-) -> HashMap<String, Tensor> {
-    params
-        .iter()
-        .filter_map(|(n, v)| grads.get(v.as_tensor()).map(|g| (n.clone(), g.clone())))
-        .collect()
 }
 
 fn add_grads(
@@ -221,51 +187,6 @@ fn add_grads(
         total.insert(name, sum);
     }
     Ok(())
-}
-
-/// Where reference log-probs are cached: `$SPAR_CACHE_DIR` (or `~/.cache/spar-host`)/reference.
-fn reference_cache_dir() -> PathBuf {
-    std::env::var_os("SPAR_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("spar-host")))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("spar-host"))
-        })
-        .unwrap_or_else(|| PathBuf::from(".spar-cache"))
-        .join("reference")
-}
-
-/// Summed log-probs of chosen and rejected under the starting model, cached on disk by data and
-/// model fingerprint so the reference model never has to stay in memory.
-fn reference_logps(
-    t: &Trainable,
-    pairs: &[PairSequences],
-    cfg: &TrainConfig,
-    cache_dir: &Path,
-    key: &str,
-    device: &Device,
-) -> anyhow::Result<Vec<(f32, f32)>> {
-    let path = cache_dir.join(format!("reference-logps-{}.json", &key[..16]));
-    if let Ok(text) = std::fs::read_to_string(&path)
-        && let Ok(values) = serde_json::from_str::<Vec<(f32, f32)>>(&text)
-        && values.len() == pairs.len()
-    {
-        tracing::info!(path = %path.display(), "reference log-probs from cache");
-        return Ok(values);
-    }
-    let mut out = Vec::with_capacity(pairs.len());
-    for chunk in pairs.chunks(cfg.micro_batch.max(1)) {
-        let batch: Vec<&Sequence> = chunk
-            .iter()
-            .flat_map(|p| [&p.chosen, &p.rejected])
-            .collect();
-        let sums = sequence_logps(&t.model, &batch, device)?.sums;
-        let sums: Vec<f32> = sums.detach().to_vec1()?;
-        out.extend(sums.chunks(2).map(|c| (c[0], c[1])));
-    }
-    std::fs::create_dir_all(cache_dir)?;
-    crate::storage::write_atomic(&path, serde_json::to_string(&out)?.as_bytes())?;
-    Ok(out)
 }
 
 /// Train `model_path` on `data_path` into `output` (an HF checkpoint directory when done).
@@ -397,28 +318,15 @@ pub fn train(
             let weight = part.len() as f64 / indices.len() as f64;
             let loss = match &examples {
                 Examples::Pairs(pairs, reference) => {
-                    let batch: Vec<&Sequence> = part
+                    let batch: Vec<(&Sequence, &Sequence)> = part
                         .iter()
-                        .flat_map(|&i| [&pairs[i].chosen, &pairs[i].rejected])
+                        .map(|&i| (&pairs[i].chosen, &pairs[i].rejected))
                         .collect();
-                    tokens += batch.iter().map(|s| s.ids.len()).sum::<usize>();
-                    let SequenceLogps {
-                        sums,
-                        counts,
-                        logit_sums,
-                    } = sequence_logps(&t.model, &batch, device)?;
-                    let n = part.len();
-                    let idx = |k: usize| -> candle_core::Result<Tensor> {
-                        let picks: Vec<u32> = (0..n).map(|i| (2 * i + k) as u32).collect();
-                        sums.index_select(&Tensor::new(picks.as_slice(), device)?, 0)
-                    };
-                    let (pc, pr) = (idx(0)?, idx(1)?);
-                    let rc: Vec<f32> = part.iter().map(|&i| reference[i].0).collect();
-                    let rr: Vec<f32> = part.iter().map(|&i| reference[i].1).collect();
-                    let chosen_tokens: Vec<f32> =
-                        (0..n).map(|i| counts[2 * i].max(1) as f32).collect();
-                    let rejected_tokens: Vec<f32> =
-                        (0..n).map(|i| counts[2 * i + 1].max(1) as f32).collect();
+                    tokens += batch
+                        .iter()
+                        .map(|(c, r)| c.ids.len() + r.ids.len())
+                        .sum::<usize>();
+                    let references: Vec<(f32, f32)> = part.iter().map(|&i| reference[i]).collect();
                     let Objective::Dpo {
                         beta,
                         sft_weight,
@@ -427,54 +335,32 @@ pub fn train(
                     else {
                         unreachable!()
                     };
-                    let out = dpo_loss(
-                        &pc,
-                        &pr,
-                        &Tensor::new(rc.as_slice(), device)?,
-                        &Tensor::new(rr.as_slice(), device)?,
-                        &Tensor::new(chosen_tokens.as_slice(), device)?,
-                        &Tensor::new(rejected_tokens.as_slice(), device)?,
-                        *beta,
-                        *sft_weight,
-                        *loss_type,
+                    let out = pair_loss(
+                        &t.model,
+                        &batch,
+                        &references,
+                        (*beta, *sft_weight, *loss_type),
+                        device,
                     )?;
-                    let c: Vec<f32> = out.chosen_rewards.to_vec1()?;
-                    let r: Vec<f32> = out.rejected_rewards.to_vec1()?;
-                    let pcs: Vec<f32> = pc.detach().to_vec1()?;
-                    let prs: Vec<f32> = pr.detach().to_vec1()?;
+                    let n = part.len();
                     let mean =
                         |v: &[f32]| v.iter().map(|x| *x as f64).sum::<f64>() / v.len() as f64;
-                    step_metrics.rewards_chosen += weight * mean(&c);
-                    step_metrics.rewards_rejected += weight * mean(&r);
+                    let (c, r) = (&out.rewards_chosen, &out.rewards_rejected);
+                    step_metrics.rewards_chosen += weight * mean(c);
+                    step_metrics.rewards_rejected += weight * mean(r);
                     step_metrics.rewards_accuracies +=
-                        weight * c.iter().zip(&r).filter(|(a, b)| a > b).count() as f64 / n as f64;
-                    step_metrics.logps_chosen += weight * mean(&pcs);
-                    step_metrics.logps_rejected += weight * mean(&prs);
-                    // TRL's `logits/*`: the mean logit over every trained position of the side.
-                    let pooled = |k: usize| {
-                        let (sum, count) = (0..n).fold((0f64, 0usize), |(s, c), i| {
-                            (s + logit_sums[2 * i + k] as f64, c + counts[2 * i + k])
-                        });
-                        sum / count.max(1) as f64
-                    };
-                    step_metrics.logits_chosen += weight * pooled(0);
-                    step_metrics.logits_rejected += weight * pooled(1);
-                    sft_nll += weight
-                        * pcs
-                            .iter()
-                            .zip(&chosen_tokens)
-                            .map(|(p, t)| -(*p as f64) / *t as f64)
-                            .sum::<f64>()
-                        / n as f64;
+                        weight * c.iter().zip(r).filter(|(a, b)| a > b).count() as f64 / n as f64;
+                    step_metrics.logps_chosen += weight * mean(&out.logps_chosen);
+                    step_metrics.logps_rejected += weight * mean(&out.logps_rejected);
+                    step_metrics.logits_chosen += weight * out.logits_chosen;
+                    step_metrics.logits_rejected += weight * out.logits_rejected;
+                    sft_nll += weight * out.nll_chosen;
                     out.loss
                 }
                 Examples::Sequences(seqs) => {
                     let batch: Vec<&Sequence> = part.iter().map(|&i| &seqs[i]).collect();
                     tokens += batch.iter().map(|s| s.ids.len()).sum::<usize>();
-                    let SequenceLogps { sums, counts, .. } =
-                        sequence_logps(&t.model, &batch, device)?;
-                    let total: usize = counts.iter().sum::<usize>().max(1);
-                    (sums.sum_all()?.neg()? / total as f64)?
+                    sequence_loss(&t.model, &batch, device)?
                 }
             };
             let value = loss.to_scalar::<f32>()? as f64;

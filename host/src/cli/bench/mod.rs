@@ -1,5 +1,9 @@
 //! `spar-host bench`: rerunnable measurements.
 
+mod dpo_step;
+
+pub(super) use dpo_step::DpoStep;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -365,138 +369,6 @@ fn peak_rss_mb() -> f64 {
             })
         })
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// One DPO step on a fixed seeded pair of random token sequences, as the PyTorch peer measures
-/// it (shared by `bench dpo` and `bench parity`).
-pub(super) struct DpoStep<'d> {
-    t: crate::train::trainer::Trainable,
-    reference: crate::engine::model::Transformer,
-    pair: [crate::train::data::Sequence; 2],
-    optimizer: crate::train::optim::AdamW,
-    lr: f64,
-    device: &'d candle_core::Device,
-}
-
-impl<'d> DpoStep<'d> {
-    pub(super) fn new(
-        model_path: &std::path::Path,
-        (seq, prompt_len): (usize, usize),
-        lr: f64,
-        device: &'d candle_core::Device,
-        dtype: Precision,
-    ) -> anyhow::Result<Self> {
-        use crate::train::data::Sequence;
-        use crate::train::optim::{AdamW, AdamWConfig};
-        let t = crate::train::trainer::trainable(model_path, device)?.computing_in(dtype);
-        // The frozen reference holds its weights in the compute dtype.
-        let reference = t.loaded.transformer(dtype.dtype(), device)?;
-        let vocab = t.loaded.config.vocab_size as u64;
-        let mut rng = crate::engine::sampling::Rng::new(0);
-        let mut random = |n: usize| -> Vec<u32> {
-            (0..n)
-                .map(|_| 3 + (rng.next_u64() % (vocab - 3)) as u32)
-                .collect()
-        };
-        let chosen = random(seq);
-        let mut rejected = random(seq);
-        rejected[..prompt_len].copy_from_slice(&chosen[..prompt_len]);
-        let trained: Vec<bool> = (0..seq).map(|i| i >= prompt_len).collect();
-        let pair = [
-            Sequence {
-                ids: chosen,
-                trained: trained.clone(),
-            },
-            Sequence {
-                ids: rejected,
-                trained,
-            },
-        ];
-        let optimizer = AdamW::new(
-            t.params.clone(),
-            AdamWConfig {
-                lr,
-                ..AdamWConfig::default()
-            },
-        )?;
-        Ok(Self {
-            t,
-            reference,
-            pair,
-            optimizer,
-            lr,
-            device,
-        })
-    }
-
-    /// One step: the seconds of (reference forward, policy forward, backward, AdamW, total) and
-    /// the loss.
-    pub(super) fn run(&mut self) -> anyhow::Result<([f64; 5], f32)> {
-        use crate::train::dpo::{LossType, dpo_loss};
-        use crate::train::logprobs::sequence_logps;
-        let device = self.device;
-        // GPU work is asynchronous: each phase ends when the device has finished it.
-        let now = || -> anyhow::Result<Instant> {
-            device.synchronize()?;
-            Ok(Instant::now())
-        };
-        let batch: Vec<&crate::train::data::Sequence> = self.pair.iter().collect();
-        let t0 = now()?;
-        let r = sequence_logps(&self.reference, &batch, device)?.sums;
-        let t1 = now()?;
-        let policy = sequence_logps(&self.t.model, &batch, device)?;
-        let (p, counts) = (policy.sums, policy.counts);
-        let pick = |x: &candle_core::Tensor, i: usize| x.narrow(0, i, 1);
-        let tokens = candle_core::Tensor::new(&[counts[0] as f32], device)?;
-        let rejected_tokens = candle_core::Tensor::new(&[counts[1] as f32], device)?;
-        let out = dpo_loss(
-            &pick(&p, 0)?,
-            &pick(&p, 1)?,
-            &pick(&r, 0)?.detach(),
-            &pick(&r, 1)?.detach(),
-            &tokens,
-            &rejected_tokens,
-            0.1,
-            0.0,
-            LossType::Sigmoid,
-        )?;
-        let t2 = now()?;
-        let grads = out.loss.backward()?;
-        let t3 = now()?;
-        let by_name = self
-            .t
-            .params
-            .iter()
-            .filter_map(|(n, v)| grads.get(v.as_tensor()).map(|g| (n.clone(), g.clone())))
-            .collect();
-        self.optimizer.step(&by_name, self.lr)?;
-        let t4 = now()?;
-        let loss = out
-            .loss
-            .to_dtype(candle_core::DType::F32)?
-            .to_scalar::<f32>()?;
-        let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
-        Ok((
-            [s(t0, t1), s(t1, t2), s(t2, t3), s(t3, t4), s(t0, t4)],
-            loss,
-        ))
-    }
-
-    /// The current weights, on the CPU in f32.
-    pub(super) fn weights(&self) -> anyhow::Result<Vec<(String, candle_core::Tensor)>> {
-        self.t
-            .params
-            .iter()
-            .map(|(n, v)| {
-                Ok((
-                    n.clone(),
-                    v.as_tensor()
-                        .to_dtype(candle_core::DType::F32)?
-                        .to_device(&candle_core::Device::Cpu)?,
-                ))
-            })
-            .collect()
-    }
 }
 
 fn bench_dpo(

@@ -1,0 +1,210 @@
+//! The training sections: `[dpo]` (the actor), `[sft]` (the refiner's RFT and `[init]`), and
+//! `[rft]` (the refiner's data mix), each mapped to the trainer's settings.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ExternalTrainer, Precision};
+use crate::train::dpo::LossType;
+use crate::train::optim::{AdamWConfig, Schedule};
+use crate::train::trainer::{Objective, TrainConfig};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpoConfig {
+    pub beta: f64,
+    pub sft_weight: f64,
+    pub loss_type: LossType,
+    pub lr: f64,
+    pub epochs: usize,
+    pub micro_batch: usize,
+    pub grad_accum: usize,
+    pub max_length: usize,
+    pub warmup_ratio: f64,
+    /// Optimizer steps between resumable checkpoints (weights and optimizer state), so a killed
+    /// run resumes training mid-stage; 0: only the final checkpoint.
+    pub save_every: usize,
+    /// `builtin` (this host's trainer) or `external` (the `[dpo.external]` command).
+    pub trainer: TrainerKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalTrainer>,
+}
+
+/// Who trains a stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainerKind {
+    #[default]
+    Builtin,
+    External,
+}
+
+/// The fields `[dpo]` and `[sft]` share (separate structs, because serde cannot flatten a
+/// shared one under `deny_unknown_fields`).
+macro_rules! training_shape {
+    ($section:expr) => {
+        TrainingShape {
+            epochs: $section.epochs,
+            micro_batch: $section.micro_batch,
+            grad_accum: $section.grad_accum,
+            max_length: $section.max_length,
+            warmup_ratio: $section.warmup_ratio,
+            save_every: $section.save_every,
+            lr: $section.lr,
+        }
+    };
+}
+
+/// A section's external trainer, when `trainer = "external"`.
+macro_rules! external_trainer {
+    ($section:expr) => {
+        $section
+            .external
+            .as_ref()
+            .filter(|_| $section.trainer == TrainerKind::External)
+    };
+}
+
+impl DpoConfig {
+    pub fn objective(&self) -> Objective {
+        Objective::Dpo {
+            beta: self.beta,
+            sft_weight: self.sft_weight,
+            loss_type: self.loss_type,
+        }
+    }
+
+    /// The trainer's settings: linear decay after warmup, as LLaMA-Factory's DPO.
+    pub fn train_config(&self, seed: u64, precision: Precision) -> TrainConfig {
+        train_config(training_shape!(self), Schedule::Linear, seed, precision)
+    }
+
+    /// The external trainer, when this stage is handed to one.
+    pub fn external_trainer(&self) -> Option<&ExternalTrainer> {
+        external_trainer!(self)
+    }
+}
+
+/// What `[dpo]` and `[sft]` share.
+struct TrainingShape {
+    epochs: usize,
+    micro_batch: usize,
+    grad_accum: usize,
+    max_length: usize,
+    warmup_ratio: f64,
+    save_every: usize,
+    lr: f64,
+}
+
+fn train_config(
+    shape: TrainingShape,
+    schedule: Schedule,
+    seed: u64,
+    precision: Precision,
+) -> TrainConfig {
+    TrainConfig {
+        epochs: shape.epochs,
+        micro_batch: shape.micro_batch,
+        grad_accum: shape.grad_accum,
+        max_length: shape.max_length,
+        warmup_ratio: shape.warmup_ratio,
+        schedule,
+        optimizer: AdamWConfig {
+            lr: shape.lr,
+            ..AdamWConfig::default()
+        },
+        seed,
+        save_every: shape.save_every,
+        precision,
+        ..TrainConfig::default()
+    }
+}
+
+impl Default for DpoConfig {
+    fn default() -> Self {
+        DpoConfig {
+            beta: 0.1,
+            sft_weight: 0.1,
+            loss_type: LossType::Sigmoid,
+            lr: 2e-7,
+            epochs: 1,
+            micro_batch: 2,
+            grad_accum: 1,
+            max_length: 2048,
+            warmup_ratio: 0.1,
+            save_every: 100,
+            trainer: TrainerKind::Builtin,
+            external: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SftConfig {
+    pub lr: f64,
+    pub epochs: usize,
+    pub micro_batch: usize,
+    pub grad_accum: usize,
+    pub max_length: usize,
+    pub warmup_ratio: f64,
+    /// As `dpo.save_every`.
+    pub save_every: usize,
+    /// As `dpo.trainer`, with `[sft.external]`.
+    pub trainer: TrainerKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalTrainer>,
+}
+
+impl SftConfig {
+    /// The trainer's settings: a constant rate after warmup, as the authors' SFT config.
+    pub fn train_config(&self, seed: u64, precision: Precision) -> TrainConfig {
+        train_config(training_shape!(self), Schedule::Constant, seed, precision)
+    }
+
+    /// As [`DpoConfig::external_trainer`].
+    pub fn external_trainer(&self) -> Option<&ExternalTrainer> {
+        external_trainer!(self)
+    }
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        SftConfig {
+            lr: 2e-6,
+            epochs: 1,
+            micro_batch: 2,
+            grad_accum: 1,
+            max_length: 2048,
+            warmup_ratio: 0.1,
+            save_every: 100,
+            trainer: TrainerKind::Builtin,
+            external: None,
+        }
+    }
+}
+
+/// `[rft]`: how many examples of each kind the refiner trains on (0: all); the authors' caps
+/// (`src/process_data.py`). The kinds are described in `spar::refiner_data`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RftCaps {
+    pub max_refinements: usize,
+    pub max_positive_critiques: usize,
+    pub max_negative_critiques: usize,
+    /// Split-vote judgments of actor samples whose majority said No.
+    pub max_no_judgments: usize,
+    /// Split-vote judgments of actor samples whose majority said Yes.
+    pub max_yes_judgments: usize,
+}
+
+impl Default for RftCaps {
+    fn default() -> Self {
+        RftCaps {
+            max_refinements: 4000,
+            max_positive_critiques: 1500,
+            max_negative_critiques: 1000,
+            max_no_judgments: 500,
+            max_yes_judgments: 2500,
+        }
+    }
+}
