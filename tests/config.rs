@@ -248,3 +248,69 @@ fn every_unknown_key_and_every_bad_value_is_reported_at_once() {
         );
     }
 }
+
+/// `configs/paper-llama3-8b.toml` is the authors' code's settings (docs/paper-fidelity.md).
+#[test]
+fn the_paper_config_has_the_authors_settings() {
+    use spar_host::config::{JudgeMode, NegativeChoice, PairSource, RefineMode, RftCaps};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/paper-llama3-8b.toml");
+    let c = spar_host::config::load(&path, &[]).unwrap();
+    // Sampling and judging (src/infer.py, src/judge.py).
+    assert_eq!(
+        (c.actor.n, c.actor.temperature, c.actor.top_p),
+        (5, 0.9, 0.9)
+    );
+    assert_eq!(c.actor.max_new_tokens, 2048);
+    assert_eq!(c.judge.mode, JudgeMode::Llm);
+    assert_eq!(
+        c.judge.plugin, None,
+        "the built-in judge-spar: the authors' prompts"
+    );
+    assert_eq!(
+        (c.judge.k, c.judge.temperature, c.judge.top_p),
+        (5, 0.7, 1.0)
+    );
+    assert_eq!((c.judge.max_new_tokens, c.judge.tie_resamples), (2048, 3));
+    // Search (src/ToT/task.py, bfs.py).
+    let s = &c.search;
+    assert_eq!(
+        (s.branch, s.select, s.max_depth, s.pass_gate),
+        (3, 2, 3, 0.5)
+    );
+    assert_eq!(
+        (s.temperature, s.top_p, s.max_new_tokens, s.retries),
+        (0.7, 1.0, 3072, 3)
+    );
+    assert_eq!(
+        (s.refine, s.negative),
+        (RefineMode::Llm, NegativeChoice::Random)
+    );
+    assert_eq!(s.plugin, None, "the built-in search-bfs");
+    // Pairs: every pair past the gate, no filter (src/process_data.py).
+    assert_eq!(c.pairs.source, PairSource::Tree);
+    assert_eq!(c.pairs.max_pairs, 0);
+    assert!(c.filters.is_empty());
+    assert_eq!(c.rft, RftCaps::default());
+    assert_eq!(
+        (
+            c.rft.max_refinements,
+            c.rft.max_positive_critiques,
+            c.rft.max_negative_critiques
+        ),
+        (4000, 1500, 1000)
+    );
+    assert_eq!(
+        (c.rft.max_no_judgments, c.rft.max_yes_judgments),
+        (500, 2500)
+    );
+    // Training (src/configs/dpo.yaml, sft.yaml: 8 GPUs).
+    let d = &c.dpo;
+    assert_eq!((d.beta, d.sft_weight, d.lr, d.epochs), (0.1, 0.1, 2e-7, 1));
+    assert_eq!(
+        (d.micro_batch * d.grad_accum, d.max_length),
+        (2 * 2 * 8, 2048)
+    );
+    let f = &c.sft;
+    assert_eq!((f.lr, f.epochs, f.max_length), (2e-6, 5, 4096));
+    assert_eq!(f.micro_batch * f.grad_accum, 2 * 4 * 8);
+}

@@ -133,7 +133,8 @@ fn judge_search_and_pairs_run_unchanged_on_a_server() {
     for r in &requests {
         assert_eq!(r["model"], "stub-model");
         assert_eq!(r["n"], 1);
-        assert_eq!(r["max_tokens"], 512);
+        // The judge's default, the same on the CLI as in the config (the authors' 2048).
+        assert_eq!(r["max_tokens"], 2048);
     }
     let mut seeds: Vec<u64> = requests
         .iter()
