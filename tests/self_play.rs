@@ -611,7 +611,12 @@ fn a_solved_depth_two_tree_trains_one_refinement_and_each_critique_once() {
         critique,
         value,
         valid: true,
-        votes: Votes::default(),
+        // Five LLM votes behind the value.
+        votes: Votes {
+            yes: (value * 5.0).round() as u32,
+            no: 5 - (value * 5.0).round() as u32,
+            unparsed: 0,
+        },
         raw: if id > 0 {
             format!("raw {id}")
         } else {
@@ -647,6 +652,17 @@ fn a_solved_depth_two_tree_trains_one_refinement_and_each_critique_once() {
         offered,
         ["refinement", "positive_critique", "negative_critique"]
     );
+    // Verifier values (shares of constraints passed) have no votes: no critique is offered.
+    let mut verified = tree.clone();
+    for n in &mut verified.tree.nodes {
+        n.votes = Votes::default();
+    }
+    let offered: Vec<&str> = tree_examples(&verified, &mut judge.session(), 1)
+        .unwrap()
+        .iter()
+        .map(|(kind, _)| *kind)
+        .collect();
+    assert_eq!(offered, ["refinement"]);
     let (examples, counts) = mix(candidates, &RftCaps::default(), 1);
     assert_eq!(counts["negative_critique"]["duplicates_dropped"], 1);
     let kinds: Vec<(String, u64)> = examples

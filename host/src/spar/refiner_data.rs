@@ -3,8 +3,8 @@
 //! - **refinements**: the final (successful) edge of each solved tree, as the refine conversation
 //!   (judge prompt on the parent, its critique, the refine request, the raw refinement);
 //! - **positive / negative critiques**: from each tree, one critique drawn among its non-root nodes
-//!   whose vote was split on the Yes side (0.5 < value < 1) and one on the No side
-//!   (0 < value < 0.5);
+//!   whose LLM vote was split on the Yes side (0.5 < value < 1) and one on the No side
+//!   (0 < value < 0.5); verifier judgments have no votes and give none;
 //! - **judgments of actor samples** whose votes disagreed (both a Yes and a No), with the majority's
 //!   critique as the target, split by verdict.
 //!
@@ -75,14 +75,19 @@ pub fn tree_examples(
             ));
         }
     }
-    // One critique per side, drawn by the seed among the tree's split-vote children.
+    // One critique per side, drawn by the seed among the tree's split-vote children. The side is
+    // the authors' value test (0.5 < value < 1 or 0 < value < 0.5), read on the LLM votes so that
+    // a verifier's share of constraints passed (no votes) never passes for a split vote.
     let split = |n: &&NodeRecord, yes_side: bool| {
+        let v = &n.votes;
         n.parent.is_some()
             && !n.critique.is_empty()
+            && v.yes > 0
+            && v.no > 0
             && if yes_side {
-                n.value > 0.5 && n.value < 1.0
+                v.yes > v.no && n.value > 0.5
             } else {
-                n.value > 0.0 && n.value < 0.5
+                v.no > v.yes && n.value < 0.5
             }
     };
     for (kind, yes_side) in [(KINDS[1], true), (KINDS[2], false)] {
@@ -117,6 +122,10 @@ pub fn judgment_examples(
         let (Some(verdict), true) = (j.judgment.verdict, votes.yes > 0 && votes.no > 0) else {
             continue;
         };
+        // A hybrid judgment overruled by the verifiers is not the votes' verdict.
+        if verdict != (votes.yes > votes.no) {
+            continue;
+        }
         if j.judgment.critique.is_empty() {
             continue;
         }
