@@ -556,3 +556,65 @@ url = "{url}"
         reloads
     );
 }
+
+/// `eval ifeval --server`: the held-out answers come from the server through the same sampler
+/// as every other step (greedy: temperature 0), then the verifiers score them.
+#[test]
+fn eval_ifeval_generates_its_answers_on_a_server() {
+    fn no_commas(_: &Value) -> String {
+        "Hi there friend".to_string()
+    }
+    let server = StubServer::start(no_commas);
+    let dir = common::scratch("server-eval");
+    let input = dir.join("input.jsonl");
+    let line = |key: u32, prompt: &str| {
+        json!({"key": key, "prompt": prompt, "instruction_id_list": ["punctuation:no_comma"],
+               "kwargs": [{}]})
+        .to_string()
+    };
+    std::fs::write(
+        &input,
+        format!(
+            "{}\n{}\n{}\n",
+            line(1, "Say hi."),
+            line(2, "Greet me."),
+            line(3, "Wave.")
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let output = common::spar_host()
+        .env("SPAR_PLUGIN_DIR", common::plugin_dir())
+        .args([
+            "eval",
+            "ifeval",
+            "--limit",
+            "2",
+            "--server",
+            &server.url,
+            "--input",
+        ])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let requests = server.chat_requests();
+    assert_eq!(requests.len(), 2, "--limit 2");
+    assert!(requests.iter().all(|r| r["temperature"] == 0.0));
+    let strict = std::fs::read_to_string(out.join("eval_results_strict.jsonl")).unwrap();
+    assert_eq!(strict.lines().count(), 2);
+    assert!(
+        strict.contains("\"response\": \"Hi there friend\""),
+        "{strict}"
+    );
+    assert!(
+        strict.contains("\"follow_all_instructions\": true"),
+        "{strict}"
+    );
+}

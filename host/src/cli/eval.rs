@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use clap::Subcommand;
 
+use super::generator::GeneratorArgs;
 use crate::eval::ifeval;
-use crate::plugins::{Limits, PluginHost, builtin};
+use crate::plugins::{Limits, PluginHost, World, builtin};
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -17,20 +18,22 @@ pub enum EvalCommand {
         #[arg(long)]
         input: PathBuf,
         /// Responses, one `{"prompt", "response"}` object per line.
-        #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+        #[arg(
+            long,
+            required_unless_present_any = ["model", "server"],
+            conflicts_with_all = ["model", "server"]
+        )]
         responses: Option<PathBuf>,
-        /// Generate the responses first, greedily, with this model (HF directory or GGUF).
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// With --model: only the first N prompts.
+        /// Generate the responses first, greedily, with `--model` (HF directory or GGUF) or on
+        /// `--server`.
+        #[command(flatten)]
+        generator: GeneratorArgs,
+        /// With --model or --server: only the first N prompts.
         #[arg(long)]
         limit: Option<usize>,
-        /// With --model: most new tokens per response.
+        /// With --model or --server: most new tokens per response.
         #[arg(long, default_value_t = 1024)]
         max_new_tokens: usize,
-        /// With --model: sequences per generation pass.
-        #[arg(long, default_value_t = 16)]
-        batch_size: usize,
         /// Folder for eval_results_strict.jsonl and eval_results_loose.jsonl.
         #[arg(long)]
         output: PathBuf,
@@ -51,17 +54,16 @@ pub fn run(command: EvalCommand) -> anyhow::Result<ExitCode> {
         EvalCommand::Ifeval {
             input,
             responses,
-            model,
+            generator,
             limit,
             max_new_tokens,
-            batch_size,
             output,
             mut verifiers,
             plugin_timeout_ms,
             plugin_memory_mib,
         } => {
             if verifiers.is_empty() {
-                verifiers.push(builtin::find("verifier-ifeval")?);
+                verifiers.push(builtin::default_for(World::Verifier)?);
             }
             let host = PluginHost::new(Limits {
                 call_timeout: std::time::Duration::from_millis(plugin_timeout_ms),
@@ -69,12 +71,12 @@ pub fn run(command: EvalCommand) -> anyhow::Result<ExitCode> {
                 ..Limits::default()
             })?;
             let started = Instant::now();
-            let (input, responses) = match (responses, model) {
+            let (input, responses) = match (responses, generator.is_given()) {
                 (Some(responses), _) => (input, responses),
-                (None, Some(model)) => {
-                    generate_responses(&input, &model, &output, limit, max_new_tokens, batch_size)?
+                (None, true) => {
+                    generate_responses(&input, &generator, &output, limit, max_new_tokens)?
                 }
-                (None, None) => unreachable!("clap requires one of them"),
+                (None, false) => unreachable!("clap requires one of them"),
             };
             let summary = ifeval::run(&host, &input, &responses, &output, &verifiers)?;
             print!("{}", summary.render());
@@ -89,17 +91,16 @@ pub fn run(command: EvalCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Greedy responses of `model` to the (first `limit`) prompts of `input`, written to
+/// Greedy responses of the generator to the (first `limit`) prompts of `input`, written to
 /// `OUTPUT/responses.jsonl` with the prompts used in `OUTPUT/input.jsonl`.
 fn generate_responses(
     input: &std::path::Path,
-    model_path: &std::path::Path,
+    generator: &GeneratorArgs,
     output: &std::path::Path,
     limit: Option<usize>,
     max_new_tokens: usize,
-    batch_size: usize,
 ) -> anyhow::Result<(PathBuf, PathBuf)> {
-    use crate::backend::sampler::{ChatSampler, SampleSettings};
+    use crate::backend::sampler::SampleSettings;
     use crate::engine::chat_template::Message;
     let mut inputs = ifeval::read_inputs(input)?;
     if let Some(n) = limit {
@@ -115,10 +116,10 @@ fn generate_responses(
         .collect();
     let input_path = output.join("input.jsonl");
     crate::storage::write_atomic(&input_path, kept.as_bytes())?;
-    let device = candle_core::Device::Cpu;
-    let loaded = crate::engine::loader::load(model_path)?;
-    let transformer = loaded.transformer(candle_core::DType::F32, &device)?;
-    let sampler = ChatSampler::new(&loaded, &transformer, device, batch_size)?;
+    let loaded = generator.load()?;
+    let sampler = generator
+        .sampler(loaded.as_ref())?
+        .expect("--model or --server was given");
     let jobs: Vec<(Vec<Message>, u64)> = inputs
         .iter()
         .map(|i| (vec![Message::new("user", i.prompt.clone())], 0))

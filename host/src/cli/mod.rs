@@ -5,6 +5,7 @@ mod check;
 mod eval;
 mod export;
 pub mod generate;
+mod generator;
 mod pairs_show;
 mod parity;
 mod plugins;

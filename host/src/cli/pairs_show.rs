@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::Value;
 
 use crate::plugins::verifiers::{VerifierSessions, Verifiers};
-use crate::plugins::{Limits, PluginHost, builtin};
+use crate::plugins::{Limits, PluginHost, World, builtin};
 use crate::records::PairRecord;
 use crate::spar::pairs::pair_texts;
 use crate::spar::similarity::{DiffRun, word_diff, word_similarity};
@@ -49,7 +49,7 @@ pub fn show_command(command: ShowCommand) -> anyhow::Result<ExitCode> {
     let verifiers = if with_constraints {
         let host = PluginHost::new(Limits::default())?;
         let paths = if command.verifiers.is_empty() {
-            vec![builtin::find("verifier-ifeval")?]
+            vec![builtin::default_for(World::Verifier)?]
         } else {
             command.verifiers.clone()
         };

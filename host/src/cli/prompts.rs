@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use crate::plugins::verifiers::Verifiers;
-use crate::plugins::{Limits, PluginHost, builtin};
+use crate::plugins::{Limits, PluginHost, World, builtin};
 use crate::spar::synth::synthesize;
 
 #[derive(Subcommand)]
@@ -46,7 +46,7 @@ pub fn run(command: PromptsCommand) -> anyhow::Result<ExitCode> {
         held_out_output,
     } = command;
     if verifiers.is_empty() {
-        verifiers.push(builtin::find("verifier-ifeval")?);
+        verifiers.push(builtin::default_for(World::Verifier)?);
     }
     let host = PluginHost::new(Limits::default())?;
     let loaded = Verifiers::load(&host, &verifiers)?;

@@ -6,19 +6,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use super::generator::{GeneratorArgs, Loaded};
 use anyhow::Context;
-use candle_core::DType;
 use clap::Args;
 use serde_json::json;
 
-use crate::backend::openai::ServerConfig;
 use crate::backend::sampler::{ChatSampler, SampleSettings};
 use crate::config::{JudgeConfig, NegativeChoice, PairSource, RefineMode, SearchConfig};
-use crate::engine::loader::{self, LoadedModel};
-use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
 use crate::plugins::world_calls::SearchParams;
-use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, builtin};
+use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, World, builtin};
 use crate::records::{JudgedSample, Sample, TreeRecord};
 use crate::spar::judge::{JudgeMode, Judger};
 use crate::spar::refiner_data::{RftCaps, refiner_data};
@@ -28,10 +25,9 @@ use crate::storage::{read_jsonl, write_jsonl};
 /// The refiner model and how it judges.
 #[derive(Args, Clone)]
 pub struct JudgeArgs {
-    /// The refiner: an HF model directory or a GGUF file (not needed with `--mode verifier`
-    /// for `judge`).
-    #[arg(long)]
-    model: Option<PathBuf>,
+    /// The refiner (`--model` or `--server`; not needed with `--mode verifier` for `judge`).
+    #[command(flatten)]
+    generator: GeneratorArgs,
     /// `llm` (the paper), `verifier` (the constraints' verifier plugins) or `hybrid` (both must pass).
     #[arg(long, value_enum, default_value = "llm")]
     mode: JudgeMode,
@@ -55,69 +51,16 @@ pub struct JudgeArgs {
     tie_resamples: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Sequences per generation pass.
-    #[arg(long, default_value_t = 16)]
-    batch_size: usize,
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// Generate on an OpenAI-compatible server instead (e.g. http://127.0.0.1:8080/v1);
-    /// `--model` is then not needed.
-    #[arg(long)]
-    server: Option<String>,
-    /// The model name sent to the server.
-    #[arg(long, default_value = "default")]
-    server_model: String,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 8)]
-    server_concurrency: usize,
-    /// Deadline of one request, in seconds.
-    #[arg(long, default_value_t = 600.0)]
-    server_timeout: f64,
-    /// Retries of a failed request (429, 5xx, dropped connection, unreadable answer).
-    #[arg(long, default_value_t = 4)]
-    server_retries: u32,
-}
-
-impl JudgeArgs {
-    fn server_config(&self) -> Option<ServerConfig> {
-        self.server.as_ref().map(|url| ServerConfig {
-            url: url.clone(),
-            model: self.server_model.clone(),
-            concurrency: self.server_concurrency,
-            timeout_s: self.server_timeout,
-            retries: self.server_retries,
-            ..ServerConfig::default()
-        })
-    }
-
-    /// Whether a refiner generates (a local model or a server).
-    fn has_generator(&self) -> bool {
-        self.model.is_some() || self.server.is_some()
-    }
-}
-
-struct Loaded {
-    model: LoadedModel,
-    transformer: Transformer,
 }
 
 fn load_model(args: &JudgeArgs) -> anyhow::Result<Option<Loaded>> {
-    if args.server.is_some() {
-        return Ok(None);
+    if !args.generator.is_given() && args.mode != JudgeMode::Verifier {
+        anyhow::bail!(
+            "--model or --server is required with --mode {:?}",
+            args.mode
+        );
     }
-    let Some(path) = &args.model else {
-        if args.mode != JudgeMode::Verifier {
-            anyhow::bail!(
-                "--model or --server is required with --mode {:?}",
-                args.mode
-            );
-        }
-        return Ok(None);
-    };
-    let device = crate::engine::device::parse(&args.device)?;
-    let model = loader::load(path)?;
-    let transformer = model.transformer(DType::F32, &device)?;
-    Ok(Some(Loaded { model, transformer }))
+    args.generator.load()
 }
 
 /// The refiner's sampler: on the server, or on the embedded engine; `None` when neither is
@@ -126,19 +69,7 @@ fn sampler<'m>(
     loaded: Option<&'m Loaded>,
     args: &JudgeArgs,
 ) -> anyhow::Result<Option<ChatSampler<'m>>> {
-    if let Some(server) = args.server_config() {
-        return ChatSampler::on_server(server, args.batch_size).map(Some);
-    }
-    loaded
-        .map(|l| {
-            ChatSampler::new(
-                &l.model,
-                &l.transformer,
-                crate::engine::device::parse(&args.device)?,
-                args.batch_size,
-            )
-        })
-        .transpose()
+    args.generator.sampler(loaded)
 }
 
 fn plugins(
@@ -147,7 +78,7 @@ fn plugins(
 ) -> anyhow::Result<(JudgePlugin, Option<Verifiers>)> {
     let judge_path = match &args.judge_plugin {
         Some(p) => p.clone(),
-        None => builtin::find("judge-spar")?,
+        None => builtin::default_for(World::Judge)?,
     };
     let judge: JudgePlugin = host.load(&judge_path)?;
     let verifiers = if args.mode == JudgeMode::Llm {
@@ -161,7 +92,7 @@ fn plugins(
 /// `--verifier` paths, or the built-in verifier-ifeval.
 fn verifier_paths(args: &JudgeArgs) -> anyhow::Result<Vec<PathBuf>> {
     Ok(if args.verifiers.is_empty() {
-        vec![builtin::find("verifier-ifeval")?]
+        vec![builtin::default_for(World::Verifier)?]
     } else {
         args.verifiers.clone()
     })
@@ -280,9 +211,9 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
     let repair_verifiers: Option<Verifiers>;
     let strategy: SearchPlugin = host.load(&match &command.strategy {
         Some(p) => p.clone(),
-        None => builtin::find("search-bfs")?,
+        None => builtin::default_for(World::SearchStrategy)?,
     })?;
-    if !command.judge.has_generator() {
+    if !command.judge.generator.is_given() {
         anyhow::bail!("--model or --server is required: refinements are generated by the refiner");
     }
     let loaded = load_model(&command.judge)?;

@@ -2,6 +2,26 @@
 
 use std::path::PathBuf;
 
+use super::World;
+
+/// The plugin each role uses when a config or command names none: the one table of defaults.
+pub fn default_name(world: World) -> Option<&'static str> {
+    match world {
+        World::Judge => Some("judge-spar"),
+        World::Verifier => Some("verifier-ifeval"),
+        World::SearchStrategy => Some("search-bfs"),
+        // Filters are opt-in (SPaR keeps every pair that passed the gate).
+        World::PairFilter | World::Conformance => None,
+    }
+}
+
+/// The path of the default plugin of `world` (see [`default_name`]).
+pub fn default_for(world: World) -> anyhow::Result<PathBuf> {
+    let name = default_name(world)
+        .ok_or_else(|| anyhow::anyhow!("no built-in default for a `{world}` plugin"))?;
+    find(name)
+}
+
 /// Folders searched for built-in plugins, in order: `$SPAR_PLUGIN_DIR`, `plugins/` next to the
 /// binary's folder (`target/plugins` for `target/debug/spar-host`), and `target/plugins` under the
 /// current directory.

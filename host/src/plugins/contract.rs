@@ -71,37 +71,6 @@ impl World {
         }
     }
 
-    /// The functions (and resource methods) the exported interface must provide, as the
-    /// component model names them.
-    pub fn functions(self) -> &'static [&'static str] {
-        match self {
-            World::Verifier => &["info", "constraints", "describe", "check"],
-            World::Judge => &[
-                "info",
-                "judge-prompt",
-                "parse-judgment",
-                "refine-prompt",
-                "parse-refinement",
-            ],
-            World::SearchStrategy => &["info", "[constructor]tree", "[method]tree.next"],
-            World::PairFilter => &["info", "filter"],
-            World::Conformance => &[
-                "info",
-                "echo-bundle",
-                "echo-list",
-                "echo-option",
-                "echo-result",
-                "echo-shape",
-                "echo-color",
-                "echo-permissions",
-                "sum-counters",
-                "[constructor]counter",
-                "[method]counter.add",
-                "[method]counter.get",
-            ],
-        }
-    }
-
     fn from_interface(interface: &str) -> Option<World> {
         World::ALL.into_iter().find(|w| w.interface() == interface)
     }

@@ -244,7 +244,7 @@ impl<B: Bindings> Plugin<B> {
 
     /// The exported functions of its role, as the compiled component declares them.
     pub fn exported_functions(&self) -> Vec<String> {
-        exported_functions(&self.inner.component, &self.inner.engine)
+        exported_functions(&self.inner.component, &self.inner.engine, B::WORLD)
     }
 
     /// A fresh instance for one unit of work.
@@ -257,18 +257,23 @@ impl<B: Bindings> Plugin<B> {
 }
 
 /// Names of the functions inside every exported instance of `component`.
-pub fn exported_functions(component: &Component, engine: &Engine) -> Vec<String> {
-    let mut names = Vec::new();
-    for item in component.component_type().exports(engine) {
-        if let ComponentItem::ComponentInstance(instance) = item.1.ty {
-            for item in instance.exports(engine) {
-                if matches!(item.1.ty, ComponentItem::ComponentFunc(_)) {
-                    names.push(item.0.to_string());
-                }
-            }
+pub fn exported_functions(component: &Component, engine: &Engine, world: World) -> Vec<String> {
+    // The world's own interface first, then any optional ones (e.g. `repair-api`) by name: the
+    // order in the binary depends on how the guest was linked.
+    let mut instances: Vec<(bool, String, Vec<String>)> = Vec::new();
+    for (name, item) in component.component_type().exports(engine) {
+        if let ComponentItem::ComponentInstance(instance) = item.ty {
+            let functions = instance
+                .exports(engine)
+                .filter(|e| matches!(e.1.ty, ComponentItem::ComponentFunc(_)))
+                .map(|e| e.0.to_string())
+                .collect();
+            let own = name.contains(&format!("/{}@", world.interface()));
+            instances.push((!own, name.to_string(), functions));
         }
     }
-    names
+    instances.sort();
+    instances.into_iter().flat_map(|(_, _, f)| f).collect()
 }
 
 /// One instance of a plugin and the store it lives in, created on first use and recreated after a

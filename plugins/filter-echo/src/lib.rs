@@ -6,24 +6,30 @@
 //! a longer run than the rejected answer does.
 
 use spar_plugin_sdk::PluginInfo;
-use spar_plugin_sdk::filter::{Decision, Pair, PairFilter};
+use spar_plugin_sdk::filter::{Decision, Pair, PairFilter, parse_config};
 
 struct Echo;
 
-fn max_shared_words(config: &str) -> Result<usize, String> {
-    let config: serde_json::Value = if config.trim().is_empty() {
-        serde_json::json!({})
-    } else {
-        serde_json::from_str(config).map_err(|e| format!("config is not JSON: {e}"))?
-    };
-    match config.get("max_shared_words") {
-        None => Ok(8),
-        Some(v) => v
-            .as_u64()
-            .filter(|n| *n >= 1)
-            .map(|n| n as usize)
-            .ok_or_else(|| format!("`max_shared_words` must be a positive integer, got {v}")),
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    max_shared_words: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_shared_words: 8,
+        }
     }
+}
+
+fn max_shared_words(config: &str) -> Result<usize, String> {
+    let Config { max_shared_words } = parse_config(config)?;
+    if max_shared_words == 0 {
+        return Err("`max_shared_words` must be a positive integer, got 0".into());
+    }
+    Ok(max_shared_words)
 }
 
 fn words(text: &str) -> Vec<String> {

@@ -4,7 +4,7 @@
 //! DPO the noise instead.
 
 use spar_plugin_sdk::PluginInfo;
-use spar_plugin_sdk::filter::{Decision, Pair, PairFilter};
+use spar_plugin_sdk::filter::{Decision, Pair, PairFilter, parse_config};
 
 struct EditDistance;
 
@@ -37,19 +37,26 @@ pub fn normalised(a: &str, b: &str) -> f64 {
     }
 }
 
-fn max_distance(config: &str) -> Result<f64, String> {
-    let config: serde_json::Value = if config.trim().is_empty() {
-        serde_json::json!({})
-    } else {
-        serde_json::from_str(config).map_err(|e| format!("config is not JSON: {e}"))?
-    };
-    match config.get("max_distance") {
-        None => Ok(0.6),
-        Some(v) => v
-            .as_f64()
-            .filter(|d| (0.0..=1.0).contains(d))
-            .ok_or_else(|| format!("`max_distance` must be a number between 0 and 1, got {v}")),
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    max_distance: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { max_distance: 0.6 }
     }
+}
+
+fn max_distance(config: &str) -> Result<f64, String> {
+    let Config { max_distance } = parse_config(config)?;
+    if !(0.0..=1.0).contains(&max_distance) {
+        return Err(format!(
+            "`max_distance` must be a number between 0 and 1, got {max_distance}"
+        ));
+    }
+    Ok(max_distance)
 }
 
 impl PairFilter for EditDistance {

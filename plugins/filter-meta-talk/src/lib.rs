@@ -8,7 +8,7 @@
 //! answer. Config: none (`{}`).
 
 use spar_plugin_sdk::PluginInfo;
-use spar_plugin_sdk::filter::{Decision, Pair, PairFilter};
+use spar_plugin_sdk::filter::{Decision, Pair, PairFilter, parse_config};
 
 struct MetaTalk;
 
@@ -162,6 +162,10 @@ pub fn meta_sentences(text: &str) -> usize {
     sentences(text).iter().filter(|s| is_meta_talk(s)).count()
 }
 
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoSettings {}
+
 impl PairFilter for MetaTalk {
     fn info() -> PluginInfo {
         PluginInfo::new(
@@ -172,15 +176,8 @@ impl PairFilter for MetaTalk {
     }
 
     fn filter(config: &str, pairs: Vec<Pair>) -> Result<Vec<Decision>, String> {
-        if !config.trim().is_empty() {
-            let value: serde_json::Value =
-                serde_json::from_str(config).map_err(|e| format!("config is not JSON: {e}"))?;
-            if let Some(key) = value.as_object().and_then(|o| o.keys().next()) {
-                return Err(format!(
-                    "unknown config key `{key}` (this filter has no settings)"
-                ));
-            }
-        }
+        // No settings: any key is an error.
+        let NoSettings {} = parse_config(config)?;
         Ok(pairs
             .iter()
             .map(|p| {

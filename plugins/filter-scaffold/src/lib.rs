@@ -10,7 +10,7 @@
 //! which a small refiner copies into its "answer").
 
 use spar_plugin_sdk::PluginInfo;
-use spar_plugin_sdk::filter::{Decision, Pair, PairFilter};
+use spar_plugin_sdk::filter::{Decision, Pair, PairFilter, parse_config};
 
 struct Scaffold;
 
@@ -56,25 +56,21 @@ fn normalise(text: &str) -> String {
         .to_lowercase()
 }
 
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    /// Phrases to add to the built-in ones.
+    phrases: Vec<String>,
+}
+
 fn phrases(config: &str) -> Result<Vec<String>, String> {
+    let Config { phrases: extra } = parse_config(config)?;
     let mut all: Vec<String> = PHRASES.iter().map(|p| p.to_string()).collect();
-    if config.trim().is_empty() {
-        return Ok(all);
-    }
-    let config: serde_json::Value =
-        serde_json::from_str(config).map_err(|e| format!("config is not JSON: {e}"))?;
-    match config.get("phrases") {
-        None => {}
-        Some(serde_json::Value::Array(extra)) => {
-            for p in extra {
-                let p = p
-                    .as_str()
-                    .filter(|p| !p.trim().is_empty())
-                    .ok_or_else(|| format!("`phrases` must hold non-empty strings, got {p}"))?;
-                all.push(normalise(p));
-            }
+    for p in extra {
+        if p.trim().is_empty() {
+            return Err("`phrases` must hold non-empty strings".into());
         }
-        Some(other) => return Err(format!("`phrases` must be a list of strings, got {other}")),
+        all.push(normalise(&p));
     }
     Ok(all)
 }

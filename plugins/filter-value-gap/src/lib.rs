@@ -2,23 +2,30 @@
 //! least `min_gap` (default 0.5): a pair the judge barely separates teaches DPO little.
 
 use spar_plugin_sdk::PluginInfo;
-use spar_plugin_sdk::filter::{Decision, Pair, PairFilter};
+use spar_plugin_sdk::filter::{Decision, Pair, PairFilter, parse_config};
 
 struct ValueGap;
 
-fn min_gap(config: &str) -> Result<f64, String> {
-    let config: serde_json::Value = if config.trim().is_empty() {
-        serde_json::json!({})
-    } else {
-        serde_json::from_str(config).map_err(|e| format!("config is not JSON: {e}"))?
-    };
-    match config.get("min_gap") {
-        None => Ok(0.5),
-        Some(v) => v
-            .as_f64()
-            .filter(|g| (0.0..=1.0).contains(g))
-            .ok_or_else(|| format!("`min_gap` must be a number between 0 and 1, got {v}")),
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    min_gap: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { min_gap: 0.5 }
     }
+}
+
+fn min_gap(config: &str) -> Result<f64, String> {
+    let Config { min_gap } = parse_config(config)?;
+    if !(0.0..=1.0).contains(&min_gap) {
+        return Err(format!(
+            "`min_gap` must be a number between 0 and 1, got {min_gap}"
+        ));
+    }
+    Ok(min_gap)
 }
 
 impl PairFilter for ValueGap {

@@ -20,7 +20,27 @@ use crate::PluginInfo;
 pub use api::{Decision, Pair};
 use bindings::exports::spar::plugins::filter_api as api;
 
-/// A pair filter. `config` is the filter's section of the run config as a JSON object.
+/// A filter's settings from `config` (its `[[filters]] config` table as JSON): `T::default()`
+/// when empty, otherwise the JSON read into `T`. Declare `T` with
+/// `#[serde(deny_unknown_fields, default)]` so a misspelt key is an error. The error quotes the
+/// config, so the host's message names the setting.
+///
+/// ```ignore
+/// #[derive(serde::Deserialize)]
+/// #[serde(deny_unknown_fields, default)]
+/// struct Config { min_gap: f64 }
+/// impl Default for Config { fn default() -> Self { Config { min_gap: 0.5 } } }
+/// let config: Config = spar_plugin_sdk::filter::parse_config(config)?;
+/// ```
+pub fn parse_config<T: serde::de::DeserializeOwned + Default>(config: &str) -> Result<T, String> {
+    if config.trim().is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_str(config).map_err(|e| format!("bad config {config}: {e}"))
+}
+
+/// A pair filter. `config` is the filter's section of the run config as a JSON object (see
+/// [`parse_config`]).
 pub trait PairFilter: 'static {
     /// Who this plugin is.
     fn info() -> PluginInfo;
@@ -59,4 +79,34 @@ macro_rules! export_filter {
             let _ = <$ty as $crate::filter::PairFilter>::filter;
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_config;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Config {
+        min_gap: f64,
+    }
+
+    impl Default for Config {
+        fn default() -> Self {
+            Config { min_gap: 0.5 }
+        }
+    }
+
+    #[test]
+    fn configs_parse_with_defaults_and_name_a_misspelt_key() {
+        assert_eq!(parse_config::<Config>("").unwrap(), Config::default());
+        assert_eq!(parse_config::<Config>("{}").unwrap(), Config::default());
+        assert_eq!(
+            parse_config::<Config>(r#"{"min_gap": 0.25}"#).unwrap(),
+            Config { min_gap: 0.25 }
+        );
+        let error = parse_config::<Config>(r#"{"min_gpa": 0.25}"#).unwrap_err();
+        assert!(error.contains("unknown field `min_gpa`"), "{error}");
+        assert!(parse_config::<Config>("not json").is_err());
+    }
 }

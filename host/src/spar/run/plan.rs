@@ -12,7 +12,7 @@ use crate::config::{self, RunConfig, ServerConfig};
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
-use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, builtin};
+use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, World, builtin};
 use crate::spar::judge::{JudgeMode, Judger};
 use crate::storage::MetricsLog;
 
@@ -80,26 +80,26 @@ impl Run {
             .with_context(|| format!("{}: cannot create the run directory", dir.display()))?;
         guard_run_dir(&dir, &config, force)?;
 
-        let find = |p: &Option<PathBuf>, name: &str| -> anyhow::Result<PathBuf> {
+        let find = |p: &Option<PathBuf>, world: World| -> anyhow::Result<PathBuf> {
             match p {
                 Some(p) => Ok(resolve(p)),
-                None => builtin::find(name),
+                None => builtin::default_for(world),
             }
         };
-        let judge = host.load(&find(&config.judge.plugin, "judge-spar")?)?;
+        let judge = host.load(&find(&config.judge.plugin, World::Judge)?)?;
         // Verifiers judge (verifier and hybrid modes) and repair (refine = repair or both).
         let verifiers =
             if config.judge.mode == JudgeMode::Llm && !config.search.refine.uses_repair() {
                 None
             } else {
                 let paths: Vec<PathBuf> = if config.judge.verifiers.is_empty() {
-                    vec![builtin::find("verifier-ifeval")?]
+                    vec![builtin::default_for(World::Verifier)?]
                 } else {
                     config.judge.verifiers.iter().map(|v| resolve(v)).collect()
                 };
                 Some(Verifiers::load(&host, &paths)?)
             };
-        let strategy = host.load(&find(&config.search.plugin, "search-bfs")?)?;
+        let strategy = host.load(&find(&config.search.plugin, World::SearchStrategy)?)?;
         // No [[filters]]: none, as SPaR keeps every pair whose refinement passed the gate.
         let mut filters = Vec::new();
         for f in &config.filters {
@@ -112,7 +112,7 @@ impl Run {
         let eval_verifiers = if config.prompts.eval.is_some() && verifiers.is_none() {
             Some(Verifiers::load(
                 &host,
-                &[builtin::find("verifier-ifeval")?],
+                &[builtin::default_for(World::Verifier)?],
             )?)
         } else {
             None
