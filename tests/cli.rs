@@ -270,3 +270,17 @@ fn a_malformed_trees_file_is_an_error_naming_its_line_not_a_panic() {
         ),
     );
 }
+
+/// Every command's plugins run under the sandbox limits the README documents.
+#[test]
+fn the_documented_sandbox_limits_are_every_commands_defaults() {
+    let limits = spar_host::plugins::Limits::default();
+    assert_eq!(limits.memory_bytes, 64 << 20);
+    assert_eq!(limits.call_timeout, std::time::Duration::from_secs(1));
+    assert_eq!(limits.table_elements, 100_000);
+    let help = stdout(&run(&["eval", "ifeval", "--help"]));
+    assert!(
+        help.contains("[default: 1000]") && help.contains("[default: 64]"),
+        "{help}"
+    );
+}

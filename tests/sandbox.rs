@@ -302,3 +302,106 @@ fn sessions_are_independent_instances() {
         .unwrap();
     assert_eq!(total, 15);
 }
+
+#[test]
+fn a_plugins_error_text_is_bounded_and_cannot_forge_lines_or_colour_the_terminal() {
+    let plugin = hostile(Limits::default());
+    let mut session = plugin.session();
+    let long = session.check("shout", "", "", "").unwrap_err().to_string();
+    let prefix = "plugin `hostile` returned an error from `check`: ";
+    assert_eq!(
+        long,
+        format!("{prefix}{}… (1044480 more bytes)", "A".repeat(4096))
+    );
+    let forged = session.check("forge", "", "", "").unwrap_err().to_string();
+    assert_eq!(
+        forged,
+        format!("{prefix}bad\\u{{1b}}[31m\\nstats eval: {{\"pass_rate\": 1.0}}")
+    );
+    assert!(!forged.contains('\n') && !forged.contains('\u{1b}'));
+}
+
+/// Captures what the host logs while `f` runs.
+fn logged(f: impl FnOnce()) -> String {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer(Arc::new(Mutex::new(Vec::new())));
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn a_plugin_that_logs_in_a_loop_gets_a_budget_per_call_then_one_line() {
+    let plugin = hostile(Limits::default());
+    let mut session = plugin.session();
+    let log = logged(|| {
+        assert!(session.check("chatty", "", "", "x").unwrap().strict);
+    });
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 101, "{}", lines.last().unwrap_or(&""));
+    assert!(lines[99].contains("line 99"), "{}", lines[99]);
+    assert!(
+        lines[100].contains("9900 more log lines from `check` suppressed (at most 100 per call)"),
+        "{}",
+        lines[100]
+    );
+    // The budget is per call.
+    let again = logged(|| {
+        session.check("chatty", "", "", "x").unwrap();
+    });
+    assert_eq!(again.lines().count(), 101);
+}
+
+/// A judge cannot make the host tokenise or store much more than it was given.
+#[test]
+fn a_judges_prompts_and_refinements_are_bounded_by_their_inputs() {
+    let judge: spar_host::plugins::JudgePlugin = PluginHost::new(Limits::default())
+        .unwrap()
+        .load(&fixture("judge-flood"))
+        .unwrap();
+    let mut session = judge.session();
+    let many = session.judge_prompt("many", "r").unwrap_err().to_string();
+    assert!(
+        many.starts_with(
+            "plugin `judge-flood` returned an error from `judge-prompt`: returned 1000 messages of "
+        ) && many.ends_with(
+            "bytes; the limit is 64 messages and 65546 bytes (twice the inputs plus 65536)"
+        ),
+        "{many}"
+    );
+    let huge = session.judge_prompt("huge", "r").unwrap_err().to_string();
+    assert!(
+        huge.contains(
+            "returned 1 messages of 2097156 bytes; the limit is 64 messages and 65546 bytes"
+        ),
+        "{huge}"
+    );
+    assert_eq!(session.judge_prompt("fine", "r").unwrap().len(), 1);
+    let grown = session
+        .parse_refinement("please grow")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        grown,
+        "plugin `judge-flood` returned an error from `parse-refinement`: returned 11000 bytes from a text of 11; a refinement is part of the text it is parsed from"
+    );
+    assert_eq!(
+        session.parse_refinement("steady").unwrap().as_deref(),
+        Some("steady")
+    );
+}

@@ -40,11 +40,11 @@ pub enum EvalCommand {
         /// Verifier plugins (default: the built-in verifier-ifeval). Repeat to load several.
         #[arg(long = "verifier")]
         verifiers: Vec<PathBuf>,
-        /// Time limit per plugin call, in milliseconds.
-        #[arg(long, default_value_t = 10_000)]
+        /// Time limit per plugin call, in milliseconds (default: the sandbox's, as every command).
+        #[arg(long, default_value_t = Limits::default().call_timeout.as_millis() as u64)]
         plugin_timeout_ms: u64,
-        /// Memory limit per plugin instance, in MiB.
-        #[arg(long, default_value_t = 1024)]
+        /// Memory limit per plugin instance, in MiB (default: the sandbox's).
+        #[arg(long, default_value_t = Limits::default().memory_bytes >> 20)]
         plugin_memory_mib: usize,
     },
 }

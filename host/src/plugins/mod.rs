@@ -112,7 +112,11 @@ impl PluginHost {
                 info: None,
             }),
         };
-        let info = plugin.session().info()?;
+        let mut info = plugin.session().info()?;
+        // What a plugin says about itself is printed and logged: bounded and escaped.
+        info.name = sandbox::printable(&info.name, sandbox::MAX_PLUGIN_NAME);
+        info.version = sandbox::printable(&info.version, sandbox::MAX_PLUGIN_NAME);
+        info.description = sandbox::printable(&info.description, sandbox::MAX_PLUGIN_TEXT);
         let inner = Arc::get_mut(&mut plugin.inner).expect("no session outlives load");
         inner.name = info.name.as_str().into();
         tracing::debug!(
@@ -323,7 +327,16 @@ impl<B: Bindings> Session<B> {
         }
         let (store, bindings) = self.live.as_mut().expect("instantiated above");
         sandbox::before_call(store, &inner.limits);
-        match f(bindings, store) {
+        let result = f(bindings, store);
+        let suppressed = store.data_mut().take_suppressed();
+        if suppressed > 0 {
+            tracing::warn!(
+                plugin = &*inner.name,
+                "{suppressed} more log lines from `{function}` suppressed (at most {} per call)",
+                sandbox::MAX_LOG_LINES_PER_CALL
+            );
+        }
+        match result {
             Ok(value) => Ok(value),
             Err(error) => {
                 let error = sandbox::classify(store, function, &inner.limits, error);
@@ -338,11 +351,12 @@ impl<B: Bindings> Session<B> {
         self.call("info", |b, store| b.call_info(store))
     }
 
+    /// An error the plugin returned, its text bounded and escaped for printing.
     pub(crate) fn plugin_error(&self, function: &str, message: String) -> PluginError {
         PluginError::Failed {
             plugin: self.plugin.name().to_string(),
             function: function.to_string(),
-            message,
+            message: sandbox::printable(&message, sandbox::MAX_PLUGIN_TEXT),
         }
     }
 }

@@ -84,10 +84,43 @@ pub struct PluginState {
     limiter: Limiter,
     /// The last panic message the plugin logged, attached to the trap that follows it.
     last_panic: Option<String>,
+    /// Log lines written in the current call, and those left out past the budget.
+    logged: usize,
+    suppressed: usize,
 }
 
 /// Longest log line kept from a plugin; the rest is cut so a plugin cannot flood the host.
 const MAX_LOG_LINE: usize = 4096;
+
+/// Log lines a plugin may write per call; the rest are counted and reported as one line.
+pub const MAX_LOG_LINES_PER_CALL: usize = 100;
+
+/// Longest name or version a plugin may give itself.
+pub const MAX_PLUGIN_NAME: usize = 64;
+
+/// Longest error or drop-reason text kept from a plugin.
+pub const MAX_PLUGIN_TEXT: usize = 4096;
+
+/// A plugin's text made safe to print: control characters (escape sequences, carriage returns,
+/// newlines that would forge a log line) written as escapes, and cut to `max` bytes with the
+/// number of bytes left out.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 16);
+    let mut taken = 0;
+    for c in text.chars() {
+        if taken + c.len_utf8() > max {
+            out.push_str(&format!("… ({} more bytes)", text.len() - taken));
+            return out;
+        }
+        taken += c.len_utf8();
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
 
 impl PluginState {
     pub(crate) fn new(plugin: Arc<str>, limits: &Limits) -> Self {
@@ -99,7 +132,14 @@ impl PluginState {
                 hit: None,
             },
             last_panic: None,
+            logged: 0,
+            suppressed: 0,
         }
+    }
+
+    /// Log lines left out of the call that just ended (past [`MAX_LOG_LINES_PER_CALL`]).
+    pub(crate) fn take_suppressed(&mut self) -> usize {
+        std::mem::take(&mut self.suppressed)
     }
 
     pub(crate) fn log(&mut self, level: tracing::Level, message: &str) {
@@ -115,6 +155,12 @@ impl PluginState {
         if message.starts_with("panicked at ") {
             self.last_panic = Some(message.to_string());
         }
+        self.logged += 1;
+        if self.logged > MAX_LOG_LINES_PER_CALL {
+            self.suppressed += 1;
+            return;
+        }
+        let message = printable(message, MAX_LOG_LINE);
         let plugin = &*self.plugin;
         match level {
             tracing::Level::ERROR => tracing::error!(plugin, "{message}"),
@@ -145,6 +191,8 @@ pub(crate) fn before_call(store: &mut Store<PluginState>, limits: &Limits) {
     let state = store.data_mut();
     state.limiter.hit = None;
     state.last_panic = None;
+    state.logged = 0;
+    state.suppressed = 0;
 }
 
 /// Turn a failed call into an error naming the plugin, the function and the limit or trap.
@@ -176,7 +224,7 @@ pub(crate) fn classify(
             plugin,
             function,
             reason: match &state.last_panic {
-                Some(panic) => format!("{panic} ({trap})"),
+                Some(panic) => format!("{} ({trap})", printable(panic, MAX_PLUGIN_TEXT)),
                 None => trap.to_string(),
             },
         },

@@ -67,17 +67,51 @@ impl Session<repairing_verifier::RepairingVerifier> {
     }
 }
 
+/// Most messages a judge's prompt may have.
+pub const MAX_PROMPT_MESSAGES: usize = 64;
+
+/// How much bigger than its inputs a judge's prompt may be: the inputs again (a prompt may quote
+/// them twice) plus this much wording of its own.
+pub const MAX_PROMPT_WORDING: usize = 64 << 10;
+
 impl Session<judge::Judge> {
+    /// A prompt within bounds: at most [`MAX_PROMPT_MESSAGES`] messages and at most twice its
+    /// inputs plus [`MAX_PROMPT_WORDING`] bytes, so that a plugin inside its sandbox cannot make
+    /// the host tokenise and generate without limit.
+    fn bounded(
+        &self,
+        function: &str,
+        inputs: usize,
+        messages: Vec<Message>,
+    ) -> Result<Vec<Message>, PluginError> {
+        let bytes: usize = messages
+            .iter()
+            .map(|m| m.role.len() + m.content.len())
+            .sum();
+        let limit = 2 * inputs + MAX_PROMPT_WORDING;
+        if messages.len() > MAX_PROMPT_MESSAGES || bytes > limit {
+            return Err(self.plugin_error(
+                function,
+                format!(
+                    "returned {} messages of {bytes} bytes; the limit is {MAX_PROMPT_MESSAGES} messages and {limit} bytes (twice the inputs plus {MAX_PROMPT_WORDING})",
+                    messages.len()
+                ),
+            ));
+        }
+        Ok(messages)
+    }
+
     /// The conversation that asks for a verdict on `response`.
     pub fn judge_prompt(
         &mut self,
         instruction: &str,
         response: &str,
     ) -> Result<Vec<Message>, PluginError> {
-        self.call("judge-prompt", |b, s| {
+        let messages = self.call("judge-prompt", |b, s| {
             b.spar_plugins_judge_api()
                 .call_judge_prompt(s, instruction, response)
-        })
+        })?;
+        self.bounded("judge-prompt", instruction.len() + response.len(), messages)
     }
 
     /// The verdict in one sampled judgment.
@@ -94,17 +128,36 @@ impl Session<judge::Judge> {
         response: &str,
         critique: &str,
     ) -> Result<Vec<Message>, PluginError> {
-        self.call("refine-prompt", |b, s| {
+        let messages = self.call("refine-prompt", |b, s| {
             b.spar_plugins_judge_api()
                 .call_refine_prompt(s, instruction, response, critique)
-        })
+        })?;
+        self.bounded(
+            "refine-prompt",
+            instruction.len() + response.len() + critique.len(),
+            messages,
+        )
     }
 
-    /// The refined response in one sampled refinement.
+    /// The refined response in one sampled refinement: never longer than the text it was
+    /// parsed from.
     pub fn parse_refinement(&mut self, text: &str) -> Result<Option<String>, PluginError> {
-        self.call("parse-refinement", |b, s| {
+        let refined = self.call("parse-refinement", |b, s| {
             b.spar_plugins_judge_api().call_parse_refinement(s, text)
-        })
+        })?;
+        if let Some(r) = &refined
+            && r.len() > text.len()
+        {
+            return Err(self.plugin_error(
+                "parse-refinement",
+                format!(
+                    "returned {} bytes from a text of {}; a refinement is part of the text it is parsed from",
+                    r.len(),
+                    text.len()
+                ),
+            ));
+        }
+        Ok(refined)
     }
 }
 

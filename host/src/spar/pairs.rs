@@ -175,7 +175,11 @@ pub fn filter_pairs(
                 Decision::Keep => next.push(pair),
                 Decision::Drop(reason) => {
                     *drops
-                        .entry(format!("{}: {reason}", plugin.name()))
+                        .entry(format!(
+                            "{}: {}",
+                            plugin.name(),
+                            crate::plugins::sandbox::printable(&reason, 200)
+                        ))
                         .or_default() += 1;
                 }
             }
