@@ -7,6 +7,7 @@ pub mod device;
 pub mod generate;
 pub mod gguf;
 pub mod loader;
+pub mod masked_softmax;
 pub mod model;
 pub mod sampling;
 pub mod small_matmul;

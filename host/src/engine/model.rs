@@ -3,6 +3,7 @@
 //! stack notes). Tensor names are Hugging Face's, so loading and saving are inverses. Serves both
 //! training (logits for every position, gradients to every weight) and generation (KV cache).
 
+use super::masked_softmax::masked_softmax;
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
@@ -251,23 +252,13 @@ impl Attention {
         // Grouped-query attention without copying keys and values per query head: the query
         // heads that share a KV head become extra query rows of that KV head.
         let repeat = self.heads / self.kv_heads;
-        let tk = k.dim(2)?;
         let dtype = q.dtype();
         let q = q.reshape((b, self.kv_heads, repeat * t, self.head_dim))?;
-        let mask = if repeat == 1 {
-            mask.clone()
-        } else {
-            mask.unsqueeze(2)?
-                .broadcast_as((b, 1, repeat, t, tk))?
-                .reshape((b, 1, repeat * t, tk))?
-        };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q
+        let scores = q
             .to_dtype(DType::F32)?
-            .matmul(&k.to_dtype(DType::F32)?.t()?)?
-            * scale)?
-            .broadcast_add(&mask)?;
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?.to_dtype(dtype)?;
+            .matmul(&k.to_dtype(DType::F32)?.t()?)?;
+        let probs = masked_softmax(&scores, mask, scale)?.to_dtype(dtype)?;
         let out = probs
             .matmul(&v)?
             .reshape((b, self.heads, t, self.head_dim))?
@@ -395,8 +386,43 @@ impl Transformer {
         input_ids: &Tensor,
         positions: &Tensor,
         mask: &Tensor,
-        mut cache: Option<&mut Cache>,
+        cache: Option<&mut Cache>,
         last_only: bool,
+    ) -> Result<Tensor> {
+        let x = self.trunk(input_ids, positions, mask, cache)?;
+        let x = if last_only {
+            let t = x.dim(1)?;
+            x.narrow(1, t - 1, 1)?
+        } else {
+            x
+        };
+        self.lm_head.forward(&self.norm.forward(&x)?)
+    }
+
+    /// The final hidden states [B, T, D] (after the last norm) without a cache: training picks the
+    /// positions it needs before projecting them to the vocabulary with [`Transformer::logits`].
+    pub fn hidden_states(
+        &self,
+        input_ids: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+    ) -> Result<Tensor> {
+        self.norm
+            .forward(&self.trunk(input_ids, positions, mask, None)?)
+    }
+
+    /// Logits of hidden states from [`Transformer::hidden_states`] (any leading shape).
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        self.lm_head.forward(hidden)
+    }
+
+    /// The embedding and the decoder layers.
+    fn trunk(
+        &self,
+        input_ids: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        mut cache: Option<&mut Cache>,
     ) -> Result<Tensor> {
         let mut x = self.embed_tokens.forward(input_ids)?;
         if let Some(dtype) = self.compute_dtype {
@@ -415,13 +441,7 @@ impl Transformer {
                 .forward(&layer.post_attention_layernorm.forward(&x2)?)?;
             x = (x2 + h)?;
         }
-        let x = if last_only {
-            let t = x.dim(1)?;
-            x.narrow(1, t - 1, 1)?
-        } else {
-            x
-        };
-        self.lm_head.forward(&self.norm.forward(&x)?)
+        Ok(x)
     }
 }
 
