@@ -45,7 +45,7 @@ fn check_reports_world_versions_exports_and_verdict() {
     assert!(output.status.success(), "{}", stderr(&output));
     let out = stdout(&output);
     let expected = format!(
-        "{}\n  world:    verifier\n  contract: spar:plugins@0.1.0 (this host: 0.1.0)\n  plugin:   hostile 0.1.0 - Misbehaves on request\n  imports:  spar:plugins/host@0.1.0, spar:plugins/types@0.1.0\n  exports:  info, constraints, describe, check\n  verdict:  ok, this host can run it\n",
+        "{}\n  world:    verifier\n  contract: spar:plugins@0.1.0 (this host: 0.1.0)\n  plugin:   hostile 0.1.0 - Misbehaves on request\n  imports:  spar:plugins/host@0.1.0, spar:plugins/types@0.1.0\n  exports:  info, constraints, describe, check\n  probe:    0 instruction ids\n  verdict:  ok, this host can run it\n",
         path.display()
     );
     assert_eq!(out, expected);
@@ -282,5 +282,31 @@ fn the_documented_sandbox_limits_are_every_commands_defaults() {
     assert!(
         help.contains("[default: 1000]") && help.contains("[default: 64]"),
         "{help}"
+    );
+}
+
+/// `plugins check` calls the discovery functions a run would call, so a plugin that lists an
+/// instruction id twice fails here, not mid-run.
+#[test]
+fn plugins_check_probes_what_a_run_would_call() {
+    let duplicate = fixture("duplicate-ids");
+    assert_one_line_error(
+        &run(&["plugins", "check", duplicate.to_str().unwrap()]),
+        "error: plugin `duplicate-ids` returned an error from `constraints`: lists instruction id `dup:twice` twice",
+    );
+    let flood = fixture("judge-flood");
+    let output = run(&["plugins", "check", flood.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("  probe:    prompts and parsers answer within bounds\n"),
+        "{}",
+        stdout(&output)
+    );
+    let verifier = common::plugin("verifier-ifeval");
+    let output = run(&["plugins", "check", verifier.to_str().unwrap()]);
+    assert!(
+        stdout(&output).contains("  probe:    25 instruction ids\n"),
+        "{}",
+        stdout(&output)
     );
 }

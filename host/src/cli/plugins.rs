@@ -40,8 +40,11 @@ pub fn run(command: PluginsCommand) -> anyhow::Result<ExitCode> {
         PluginsCommand::Check { files, world } => {
             let mut failed = 0;
             for file in &files {
-                match load(&host, file, world) {
-                    Ok(plugin) => print_check(file, &plugin),
+                match load(&host, file, world).and_then(|plugin| {
+                    let probed = crate::plugins::probe::probe(&plugin)?;
+                    Ok((plugin, probed))
+                }) {
+                    Ok((plugin, probed)) => print_check(file, &plugin, &probed),
                     Err(error) => {
                         eprintln!("error: {error:#}");
                         failed += 1;
@@ -72,7 +75,7 @@ fn load(host: &PluginHost, file: &Path, world: Option<World>) -> anyhow::Result<
     Ok(host.load_any(file)?)
 }
 
-fn print_check(file: &Path, plugin: &AnyPlugin) {
+fn print_check(file: &Path, plugin: &AnyPlugin, probed: &str) {
     let manifest = plugin.manifest();
     let info = plugin.info();
     println!("{}", file.display());
@@ -91,6 +94,7 @@ fn print_check(file: &Path, plugin: &AnyPlugin) {
     if manifest.offers_repair() {
         println!("  repair:   offered (exports spar:plugins/repair-api)");
     }
+    println!("  probe:    {probed}");
     println!("  verdict:  ok, this host can run it");
 }
 

@@ -10,6 +10,7 @@ pub mod builtin;
 mod compile_cache;
 pub mod contract;
 pub mod error;
+pub mod probe;
 pub mod sandbox;
 pub mod verifiers;
 pub mod world_calls;
