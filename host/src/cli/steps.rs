@@ -11,10 +11,9 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 
-use crate::backend::sampler::{ChatSampler, SampleSettings};
-use crate::config::{JudgeConfig, NegativeChoice, PairSource, RefineMode, SearchConfig};
+use crate::backend::sampler::ChatSampler;
+use crate::config::{JudgeConfig, PairSource, SearchConfig};
 use crate::plugins::verifiers::Verifiers;
-use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, World, builtin};
 use crate::records::{JudgedSample, Sample, TreeRecord};
 use crate::spar::judge::{JudgeMode, Judger};
@@ -28,36 +27,18 @@ pub struct JudgeArgs {
     /// The refiner (`--model` or `--server`; not needed with `--mode verifier` for `judge`).
     #[command(flatten)]
     generator: GeneratorArgs,
-    /// `llm` (the paper), `verifier` (the constraints' verifier plugins) or `hybrid` (both must pass).
-    #[arg(long, value_enum, default_value = "llm")]
-    mode: JudgeMode,
-    /// Judgments sampled per response.
-    #[arg(long, default_value_t = JudgeConfig::default().k)]
-    k: usize,
-    /// The judge plugin (default: the built-in judge-spar).
-    #[arg(long)]
-    judge_plugin: Option<PathBuf>,
-    /// Verifier plugins for `verifier`/`hybrid` (default: the built-in verifier-ifeval).
-    #[arg(long = "verifier")]
-    verifiers: Vec<PathBuf>,
-    #[arg(long, default_value_t = JudgeConfig::default().temperature)]
-    judge_temperature: f64,
-    #[arg(long, default_value_t = JudgeConfig::default().top_p)]
-    judge_top_p: f64,
-    #[arg(long, default_value_t = JudgeConfig::default().max_new_tokens)]
-    judge_max_new_tokens: usize,
-    /// Times a split LLM vote is judged again before it counts as a tie (SPaR: 3).
-    #[arg(long, default_value_t = JudgeConfig::default().tie_resamples)]
-    tie_resamples: usize,
+    /// The `[judge]` options of a run config, with the same defaults.
+    #[command(flatten)]
+    judge: JudgeConfig,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
 fn load_model(args: &JudgeArgs) -> anyhow::Result<Option<Loaded>> {
-    if !args.generator.is_given() && args.mode != JudgeMode::Verifier {
+    if !args.generator.is_given() && args.judge.mode != JudgeMode::Verifier {
         anyhow::bail!(
             "--model or --server is required with --mode {:?}",
-            args.mode
+            args.judge.mode
         );
     }
     args.generator.load()
@@ -76,12 +57,12 @@ fn plugins(
     args: &JudgeArgs,
     host: &PluginHost,
 ) -> anyhow::Result<(JudgePlugin, Option<Verifiers>)> {
-    let judge_path = match &args.judge_plugin {
+    let judge_path = match &args.judge.plugin {
         Some(p) => p.clone(),
         None => builtin::default_for(World::Judge)?,
     };
     let judge: JudgePlugin = host.load(&judge_path)?;
-    let verifiers = if args.mode == JudgeMode::Llm {
+    let verifiers = if args.judge.mode == JudgeMode::Llm {
         None
     } else {
         Some(Verifiers::load(host, &verifier_paths(args)?)?)
@@ -91,20 +72,11 @@ fn plugins(
 
 /// `--verifier` paths, or the built-in verifier-ifeval.
 fn verifier_paths(args: &JudgeArgs) -> anyhow::Result<Vec<PathBuf>> {
-    Ok(if args.verifiers.is_empty() {
+    Ok(if args.judge.verifiers.is_empty() {
         vec![builtin::default_for(World::Verifier)?]
     } else {
-        args.verifiers.clone()
+        args.judge.verifiers.clone()
     })
-}
-
-fn judge_settings(args: &JudgeArgs) -> SampleSettings {
-    SampleSettings {
-        temperature: args.judge_temperature,
-        top_p: args.judge_top_p,
-        top_k: 0,
-        max_new_tokens: args.judge_max_new_tokens,
-    }
 }
 
 fn stats_line(step: &str, stats: serde_json::Value) {
@@ -130,16 +102,13 @@ pub fn judge(command: JudgeCommand) -> anyhow::Result<ExitCode> {
     let (judge_plugin, verifiers) = plugins(&command.judge, &host)?;
     let loaded = load_model(&command.judge)?;
     let sampler = sampler(loaded.as_ref(), &command.judge)?;
-    let mut judger = Judger::new(
-        command.judge.mode,
-        command.judge.k,
-        judge_settings(&command.judge),
+    let mut judger = Judger::from_config(
+        &command.judge.judge,
         command.judge.seed,
         sampler.as_ref(),
         &judge_plugin,
         verifiers.as_ref(),
     )?;
-    judger.tie_resamples = command.judge.tie_resamples;
     let (records, mut stats) = steps::judge_samples(samples, &mut judger)
         .with_context(|| format!("{}", command.input.display()))?;
     write_jsonl(&command.output, &records)?;
@@ -160,45 +129,13 @@ pub struct SearchCommand {
     /// Where the refiner's training examples (refiner-sft.jsonl) go.
     #[arg(long)]
     sft_output: Option<PathBuf>,
-    /// The search-strategy plugin (default: the built-in search-bfs).
-    #[arg(long)]
-    strategy: Option<PathBuf>,
-    #[arg(long, default_value_t = SearchConfig::default().branch as u32)]
-    branch: u32,
-    #[arg(long, default_value_t = SearchConfig::default().select as u32)]
-    select: u32,
-    #[arg(long, default_value_t = SearchConfig::default().max_depth as u32)]
-    max_depth: u32,
-    /// A node passes when its value is strictly above this.
-    #[arg(long, default_value_t = SearchConfig::default().pass_gate)]
-    gate: f64,
-    /// Most refinements one tree may generate.
-    #[arg(long, default_value_t = SearchConfig::default().budget as u32)]
-    budget: u32,
-    /// Re-samples of an unparseable refinement before it counts as failed.
-    #[arg(long, default_value_t = SearchConfig::default().retries)]
-    retries: u32,
-    #[arg(long, default_value_t = SearchConfig::default().temperature)]
-    refine_temperature: f64,
-    #[arg(long, default_value_t = SearchConfig::default().top_p)]
-    refine_top_p: f64,
-    #[arg(long, default_value_t = SearchConfig::default().max_new_tokens)]
-    refine_max_new_tokens: usize,
-    /// Also search failed samples that the token limit cut off (by default they are counted
-    /// as truncated and left out).
-    #[arg(long)]
-    search_truncated: bool,
+    /// The `[search]` options of a run config, with the same defaults.
+    #[command(flatten)]
+    search: SearchConfig,
     /// No tree search: one greedy refinement per failed sample (branch, depth and budget 1,
     /// temperature 0).
     #[arg(long)]
     single: bool,
-    /// How children are made: `llm` (the refiner rewrites), `repair` (the verifiers' minimal
-    /// fixes; use --branch 1) or `both` (first child the repair, the others rewrites).
-    #[arg(long, value_enum, default_value = "llm")]
-    refine: RefineMode,
-    /// Which failed sample of a prompt is searched: `random` (SPaR, by --seed) or `lowest`.
-    #[arg(long, value_enum, default_value = "random")]
-    negative: NegativeChoice,
     #[command(flatten)]
     judge: JudgeArgs,
 }
@@ -209,7 +146,7 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
     let host = PluginHost::new(Limits::default())?;
     let (judge_plugin, verifiers) = plugins(&command.judge, &host)?;
     let repair_verifiers: Option<Verifiers>;
-    let strategy: SearchPlugin = host.load(&match &command.strategy {
+    let strategy: SearchPlugin = host.load(&match &command.search.plugin {
         Some(p) => p.clone(),
         None => builtin::default_for(World::SearchStrategy)?,
     })?;
@@ -218,42 +155,16 @@ pub fn search_command(command: SearchCommand) -> anyhow::Result<ExitCode> {
     }
     let loaded = load_model(&command.judge)?;
     let sampler = sampler(loaded.as_ref(), &command.judge)?.expect("a generator was given");
-    let mut judger = Judger::new(
-        command.judge.mode,
-        command.judge.k,
-        judge_settings(&command.judge),
+    let mut judger = Judger::from_config(
+        &command.judge.judge,
         command.judge.seed,
         Some(&sampler),
         &judge_plugin,
         verifiers.as_ref(),
     )?;
-    judger.tie_resamples = command.judge.tie_resamples;
-    let one = |n: u32| if command.single { 1 } else { n };
-    let settings = steps::SearchSettings {
-        params: SearchParams {
-            branch: one(command.branch),
-            select: one(command.select),
-            max_depth: one(command.max_depth),
-            pass_gate: command.gate,
-            budget: one(command.budget),
-        },
-        refine: SampleSettings {
-            temperature: if command.single {
-                0.0
-            } else {
-                command.refine_temperature
-            },
-            top_p: command.refine_top_p,
-            top_k: 0,
-            max_new_tokens: command.refine_max_new_tokens,
-        },
-        retries: command.retries,
-        seed: command.judge.seed,
-        search_truncated: command.search_truncated,
-        refine_mode: command.refine,
-        negative: command.negative,
-    };
-    let repairers = match (&verifiers, command.refine.uses_repair()) {
+    let settings =
+        steps::SearchSettings::from_config(&command.search, command.single, command.judge.seed)?;
+    let repairers = match (&verifiers, command.search.refine.uses_repair()) {
         (_, false) => None,
         (Some(v), true) => Some(v),
         (None, true) => {

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::config::{DpoConfig, SftConfig};
 use crate::engine::device::Precision;
-use crate::train::dpo::LossType;
-use crate::train::optim::{AdamWConfig, Schedule};
+use crate::train::optim::Schedule;
 use crate::train::trainer::{Objective, TrainConfig, train};
 
 #[derive(Subcommand)]
@@ -22,15 +22,9 @@ pub enum TrainCommand {
         pairs: PathBuf,
         #[arg(long)]
         output: PathBuf,
-        #[arg(long, default_value_t = 0.1)]
-        beta: f64,
-        /// Weight of the NLL term on the chosen response (SPaR: 0.1).
-        #[arg(long, default_value_t = 0.1)]
-        sft_weight: f64,
-        #[arg(long, value_enum, default_value = "sigmoid")]
-        loss_type: LossType,
-        #[arg(long, default_value_t = 2e-7)]
-        lr: f64,
+        /// The `[dpo]` options of a run config, with the same defaults.
+        #[command(flatten)]
+        dpo: DpoConfig,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -43,37 +37,22 @@ pub enum TrainCommand {
         data: PathBuf,
         #[arg(long)]
         output: PathBuf,
-        #[arg(long, default_value_t = 2e-6)]
-        lr: f64,
+        /// The `[sft]` options of a run config, with the same defaults.
+        #[command(flatten)]
+        sft: SftConfig,
         #[command(flatten)]
         common: CommonArgs,
     },
 }
 
+/// What a single training command adds to a run config's section.
 #[derive(Args)]
 pub struct CommonArgs {
-    #[arg(long, default_value_t = 1)]
-    epochs: usize,
-    #[arg(long, default_value_t = 2)]
-    micro_batch: usize,
-    #[arg(long, default_value_t = 1)]
-    grad_accum: usize,
-    #[arg(long, default_value_t = 2048)]
-    max_length: usize,
-    #[arg(long, default_value_t = 0.1)]
-    warmup_ratio: f64,
-    /// `linear` decay after warmup (DPO default) or `constant`.
+    /// `linear` decay after warmup (the DPO default) or `constant` (the SFT default).
     #[arg(long, value_enum)]
     schedule: Option<Schedule>,
-    #[arg(long, default_value_t = 1.0)]
-    max_grad_norm: f64,
-    #[arg(long, default_value_t = 0.0)]
-    weight_decay: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Save a resumable checkpoint every N steps (0: only at the end).
-    #[arg(long, default_value_t = 0)]
-    save_every: usize,
     /// Stop after N steps (resume later with --resume OUTPUT/checkpoint-last).
     #[arg(long)]
     max_steps: Option<usize>,
@@ -87,25 +66,13 @@ pub struct CommonArgs {
     dtype: Precision,
 }
 
-fn config(common: &CommonArgs, lr: f64, default_schedule: Schedule) -> TrainConfig {
-    TrainConfig {
-        epochs: common.epochs,
-        micro_batch: common.micro_batch,
-        grad_accum: common.grad_accum,
-        max_length: common.max_length,
-        warmup_ratio: common.warmup_ratio,
-        schedule: common.schedule.unwrap_or(default_schedule),
-        optimizer: AdamWConfig {
-            lr,
-            max_grad_norm: common.max_grad_norm,
-            weight_decay: common.weight_decay,
-            ..AdamWConfig::default()
-        },
-        seed: common.seed,
-        save_every: common.save_every,
-        max_steps: common.max_steps,
-        precision: common.dtype,
-        ..TrainConfig::default()
+impl CommonArgs {
+    fn apply(&self, mut cfg: TrainConfig) -> TrainConfig {
+        if let Some(schedule) = self.schedule {
+            cfg.schedule = schedule;
+        }
+        cfg.max_steps = self.max_steps;
+        cfg
     }
 }
 
@@ -115,35 +82,28 @@ pub fn run(command: TrainCommand) -> anyhow::Result<ExitCode> {
             model,
             pairs,
             output,
-            beta,
-            sft_weight,
-            loss_type,
-            lr,
+            dpo,
             common,
         } => (
             model,
             pairs,
             output,
-            Objective::Dpo {
-                beta: *beta,
-                sft_weight: *sft_weight,
-                loss_type: *loss_type,
-            },
-            config(common, *lr, Schedule::Linear),
+            dpo.objective(),
+            common.apply(dpo.train_config(common.seed, common.dtype)),
             common,
         ),
         TrainCommand::Sft {
             model,
             data,
             output,
-            lr,
+            sft,
             common,
         } => (
             model,
             data,
             output,
             Objective::Sft,
-            config(common, *lr, Schedule::Constant),
+            common.apply(sft.train_config(common.seed, common.dtype)),
             common,
         ),
     };

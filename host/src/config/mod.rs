@@ -134,20 +134,39 @@ impl Default for ActorSampling {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `[judge]`, and the same options on the `judge` and `search` commands (one struct, one set of
+/// defaults: the paper's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, default)]
 pub struct JudgeConfig {
+    /// `llm` (the paper), `verifier` (the constraints' verifier plugins) or `hybrid` (both must
+    /// pass).
+    #[arg(long, value_enum, default_value_t = JudgeConfig::default().mode)]
     pub mode: JudgeMode,
+    /// Judgments sampled per response.
+    #[arg(long, default_value_t = JudgeConfig::default().k)]
     pub k: usize,
+    /// Sampling temperature of a judgment.
+    #[arg(id = "judge_temperature", long = "judge-temperature", default_value_t = JudgeConfig::default().temperature)]
     pub temperature: f64,
+    #[arg(id = "judge_top_p", long = "judge-top-p", default_value_t = JudgeConfig::default().top_p)]
     pub top_p: f64,
+    /// Most tokens of one judgment.
+    #[arg(
+        id = "judge_max_new_tokens",
+        long = "judge-max-new-tokens",
+        default_value_t = JudgeConfig::default().max_new_tokens
+    )]
     pub max_new_tokens: usize,
     /// How often a split LLM vote (as many Yes as No) is judged again, all k afresh, before the
     /// response counts as a tie and is dropped (SPaR: 3).
+    #[arg(long, default_value_t = JudgeConfig::default().tie_resamples)]
     pub tie_resamples: usize,
     /// The judge plugin (default: the built-in judge-spar).
+    #[arg(id = "judge_plugin", long = "judge-plugin")]
     pub plugin: Option<PathBuf>,
     /// Verifier plugins (default: the built-in verifier-ifeval).
+    #[arg(long = "verifier")]
     pub verifiers: Vec<PathBuf>,
 }
 
@@ -167,28 +186,54 @@ impl Default for JudgeConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `[search]`, and the same options on the `search` command (one struct, one set of defaults:
+/// the paper's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
     /// The strategy plugin (default: the built-in search-bfs).
+    #[arg(id = "strategy", long = "strategy")]
     pub plugin: Option<PathBuf>,
+    /// Children per expanded node.
+    #[arg(long, default_value_t = SearchConfig::default().branch)]
     pub branch: i64,
+    /// Nodes kept per level (BFS).
+    #[arg(long, default_value_t = SearchConfig::default().select)]
     pub select: i64,
+    #[arg(long, default_value_t = SearchConfig::default().max_depth)]
     pub max_depth: i64,
+    /// A node passes when its value is strictly above this.
+    #[arg(long = "gate", default_value_t = SearchConfig::default().pass_gate)]
     pub pass_gate: f64,
+    /// Most refinements one tree may generate.
+    #[arg(long, default_value_t = SearchConfig::default().budget)]
     pub budget: i64,
+    /// Re-samples of an unparseable refinement before it counts as failed.
+    #[arg(long, default_value_t = SearchConfig::default().retries)]
     pub retries: u32,
+    /// Sampling temperature of a refinement.
+    #[arg(id = "refine_temperature", long = "refine-temperature", default_value_t = SearchConfig::default().temperature)]
     pub temperature: f64,
+    #[arg(id = "refine_top_p", long = "refine-top-p", default_value_t = SearchConfig::default().top_p)]
     pub top_p: f64,
+    /// Most tokens of one refinement.
+    #[arg(
+        id = "refine_max_new_tokens",
+        long = "refine-max-new-tokens",
+        default_value_t = SearchConfig::default().max_new_tokens
+    )]
     pub max_new_tokens: usize,
     /// Also search failed samples that the token limit cut off (default: they are counted as
     /// `truncated` and left out, since they fail for the limit's sake, not the answer's).
+    #[arg(long)]
     pub search_truncated: bool,
     /// How a node's children are made: `llm` (the refiner rewrites; the paper), `repair` (the
     /// verifiers' minimal fixes; one child per node, so use branch 1) or `both` (the first child
     /// is the repair, the others rewrites).
+    #[arg(long, value_enum, default_value_t = SearchConfig::default().refine)]
     pub refine: RefineMode,
     /// Which failed sample of a prompt is searched: `random` (SPaR) or `lowest` (valued).
+    #[arg(long, value_enum, default_value_t = SearchConfig::default().negative)]
     pub negative: NegativeChoice,
 }
 

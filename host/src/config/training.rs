@@ -8,25 +8,57 @@ use crate::train::dpo::LossType;
 use crate::train::optim::{AdamWConfig, Schedule};
 use crate::train::trainer::{Objective, TrainConfig};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `[dpo]`, and the same options on `train dpo` (one struct, one set of defaults).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, default)]
 pub struct DpoConfig {
+    #[arg(long, default_value_t = DpoConfig::default().beta)]
     pub beta: f64,
+    /// Weight of the NLL term on the chosen response (SPaR: 0.1).
+    #[arg(long, default_value_t = DpoConfig::default().sft_weight)]
     pub sft_weight: f64,
+    #[arg(long, value_enum, default_value_t = DpoConfig::default().loss_type)]
     pub loss_type: LossType,
+    #[arg(long, default_value_t = DpoConfig::default().lr)]
     pub lr: f64,
+    #[arg(long, default_value_t = DpoConfig::default().epochs)]
     pub epochs: usize,
+    /// Pairs per forward pass.
+    #[arg(long, default_value_t = DpoConfig::default().micro_batch)]
     pub micro_batch: usize,
+    #[arg(long, default_value_t = DpoConfig::default().grad_accum)]
     pub grad_accum: usize,
+    #[arg(long, default_value_t = DpoConfig::default().max_length)]
     pub max_length: usize,
+    #[arg(long, default_value_t = DpoConfig::default().warmup_ratio)]
     pub warmup_ratio: f64,
+    /// Clip the global gradient norm to this (0: no clipping).
+    #[arg(long, default_value_t = DpoConfig::default().max_grad_norm)]
+    #[serde(skip_serializing_if = "is_one")]
+    pub max_grad_norm: f64,
+    #[arg(long, default_value_t = DpoConfig::default().weight_decay)]
+    #[serde(skip_serializing_if = "is_zero")]
+    pub weight_decay: f64,
     /// Optimizer steps between resumable checkpoints (weights and optimizer state), so a killed
     /// run resumes training mid-stage; 0: only the final checkpoint.
+    #[arg(long, default_value_t = DpoConfig::default().save_every)]
     pub save_every: usize,
     /// `builtin` (this host's trainer) or `external` (the `[dpo.external]` command).
+    #[arg(skip)]
     pub trainer: TrainerKind,
+    #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalTrainer>,
+}
+
+// Keys added after run directories existed are left out of the resolved config at their default,
+// so those directories still resume.
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Who trains a stage.
@@ -50,6 +82,8 @@ macro_rules! training_shape {
             warmup_ratio: $section.warmup_ratio,
             save_every: $section.save_every,
             lr: $section.lr,
+            max_grad_norm: $section.max_grad_norm,
+            weight_decay: $section.weight_decay,
         }
     };
 }
@@ -93,6 +127,8 @@ struct TrainingShape {
     warmup_ratio: f64,
     save_every: usize,
     lr: f64,
+    max_grad_norm: f64,
+    weight_decay: f64,
 }
 
 fn train_config(
@@ -110,6 +146,8 @@ fn train_config(
         schedule,
         optimizer: AdamWConfig {
             lr: shape.lr,
+            max_grad_norm: shape.max_grad_norm,
+            weight_decay: shape.weight_decay,
             ..AdamWConfig::default()
         },
         seed,
@@ -131,6 +169,8 @@ impl Default for DpoConfig {
             grad_accum: 1,
             max_length: 2048,
             warmup_ratio: 0.1,
+            max_grad_norm: 1.0,
+            weight_decay: 0.0,
             save_every: 100,
             trainer: TrainerKind::Builtin,
             external: None,
@@ -138,19 +178,37 @@ impl Default for DpoConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `[sft]` (the refiner's RFT and `[init]`), and the same options on `train sft`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, default)]
 pub struct SftConfig {
+    #[arg(long, default_value_t = SftConfig::default().lr)]
     pub lr: f64,
+    #[arg(long, default_value_t = SftConfig::default().epochs)]
     pub epochs: usize,
+    /// Conversations per forward pass.
+    #[arg(long, default_value_t = SftConfig::default().micro_batch)]
     pub micro_batch: usize,
+    #[arg(long, default_value_t = SftConfig::default().grad_accum)]
     pub grad_accum: usize,
+    #[arg(long, default_value_t = SftConfig::default().max_length)]
     pub max_length: usize,
+    #[arg(long, default_value_t = SftConfig::default().warmup_ratio)]
     pub warmup_ratio: f64,
+    /// As `dpo.max_grad_norm`.
+    #[arg(long, default_value_t = SftConfig::default().max_grad_norm)]
+    #[serde(skip_serializing_if = "is_one")]
+    pub max_grad_norm: f64,
+    #[arg(long, default_value_t = SftConfig::default().weight_decay)]
+    #[serde(skip_serializing_if = "is_zero")]
+    pub weight_decay: f64,
     /// As `dpo.save_every`.
+    #[arg(long, default_value_t = SftConfig::default().save_every)]
     pub save_every: usize,
     /// As `dpo.trainer`, with `[sft.external]`.
+    #[arg(skip)]
     pub trainer: TrainerKind,
+    #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external: Option<ExternalTrainer>,
 }
@@ -176,6 +234,8 @@ impl Default for SftConfig {
             grad_accum: 1,
             max_length: 2048,
             warmup_ratio: 0.1,
+            max_grad_norm: 1.0,
+            weight_decay: 0.0,
             save_every: 100,
             trainer: TrainerKind::Builtin,
             external: None,

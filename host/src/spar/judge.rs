@@ -55,6 +55,33 @@ pub struct Judger<'a> {
 const VERDICT: &str = "Final Judgement (if the Output accurately follows the Prompt):";
 
 impl<'a> Judger<'a> {
+    /// A judge as `[judge]` (or the same command options) describes it; `seed` varies the
+    /// sampled verdicts.
+    pub fn from_config(
+        config: &crate::config::JudgeConfig,
+        seed: u64,
+        sampler: Option<&'a ChatSampler<'a>>,
+        judge: &'a JudgePlugin,
+        verifiers: Option<&'a Verifiers>,
+    ) -> anyhow::Result<Self> {
+        let mut judger = Judger::new(
+            config.mode,
+            config.k,
+            SampleSettings {
+                temperature: config.temperature,
+                top_p: config.top_p,
+                top_k: 0,
+                max_new_tokens: config.max_new_tokens,
+            },
+            seed,
+            sampler,
+            judge,
+            verifiers,
+        )?;
+        judger.tie_resamples = config.tie_resamples;
+        Ok(judger)
+    }
+
     pub fn new(
         mode: JudgeMode,
         k: usize,

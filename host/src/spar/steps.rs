@@ -15,7 +15,7 @@ use super::repair::RefineMode;
 use super::search::{Expander as _, Root, search};
 use super::similarity::mean_similarity;
 use crate::backend::sampler::{ChatSampler, SampleSettings, seed_of};
-use crate::config::{NegativeChoice, PairSource};
+use crate::config::{NegativeChoice, PairSource, SearchConfig};
 use crate::plugins::verifiers::Verifiers;
 use crate::plugins::world_calls::SearchParams;
 use crate::plugins::{FilterPlugin, SearchPlugin};
@@ -117,6 +117,39 @@ pub struct SearchSettings {
     pub refine_mode: RefineMode,
     /// Which failed sample of a prompt is searched.
     pub negative: NegativeChoice,
+}
+
+impl SearchSettings {
+    /// The settings `[search]` (or the same command options) describes. `single`: no tree, one
+    /// greedy refinement per failed sample (branch, select, depth and budget 1, temperature 0).
+    pub fn from_config(config: &SearchConfig, single: bool, seed: u64) -> anyhow::Result<Self> {
+        let count = |key: &str, value: i64| -> anyhow::Result<u32> {
+            match u32::try_from(value) {
+                Ok(v) if v >= 1 => Ok(if single { 1 } else { v }),
+                _ => anyhow::bail!("search.{key}: must be at least 1, got {value}"),
+            }
+        };
+        Ok(SearchSettings {
+            params: SearchParams {
+                branch: count("branch", config.branch)?,
+                select: count("select", config.select)?,
+                max_depth: count("max_depth", config.max_depth)?,
+                pass_gate: config.pass_gate,
+                budget: count("budget", config.budget)?,
+            },
+            refine: SampleSettings {
+                temperature: if single { 0.0 } else { config.temperature },
+                top_p: config.top_p,
+                top_k: 0,
+                max_new_tokens: config.max_new_tokens,
+            },
+            retries: config.retries,
+            seed,
+            search_truncated: config.search_truncated,
+            refine_mode: config.refine,
+            negative: config.negative,
+        })
+    }
 }
 
 /// SPaR: one failed sample per prompt goes to search, drawn at random (by `seed`), or with

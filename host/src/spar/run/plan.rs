@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use candle_core::{DType, Device};
 
 use crate::backend::openai::OpenAiBackend;
-use crate::backend::sampler::{ChatSampler, SampleSettings};
+use crate::backend::sampler::ChatSampler;
 use crate::config::{self, RunConfig, ServerConfig};
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
@@ -245,23 +245,13 @@ impl Run {
         sampler: Option<&'a ChatSampler<'a>>,
         salt: u64,
     ) -> anyhow::Result<Judger<'a>> {
-        let j = &self.config.judge;
-        let mut judger = Judger::new(
-            j.mode,
-            j.k,
-            SampleSettings {
-                temperature: j.temperature,
-                top_p: j.top_p,
-                top_k: 0,
-                max_new_tokens: j.max_new_tokens,
-            },
+        Judger::from_config(
+            &self.config.judge,
             self.config.seed ^ salt,
             sampler,
             &self.judge,
             self.verifiers.as_ref(),
-        )?;
-        judger.tie_resamples = j.tie_resamples;
-        Ok(judger)
+        )
     }
 }
 

@@ -11,9 +11,8 @@ use serde_json::{Value, json};
 use super::plan::{Role, Run};
 use super::resume::{judge_resumably, sample_resumably};
 use crate::backend::sampler::{SampleSettings, seed_of};
-use crate::config::{PairSource, RunConfig};
+use crate::config::PairSource;
 use crate::engine::chat_template::Message;
-use crate::plugins::world_calls::SearchParams;
 use crate::records::{JudgedSample, Sample, SftRecord, TreeRecord};
 use crate::spar::refiner_data::refiner_data;
 use crate::spar::steps::{self, merge};
@@ -164,7 +163,11 @@ pub fn judge_and_search(
             let started = Instant::now();
             let judged: Vec<JudgedSample> = read_jsonl(&judgments_path)?;
             let mut judger = run.judger(Some(&sampler), iteration as u64)?;
-            let settings = search_settings(cfg, iteration);
+            let settings = steps::SearchSettings::from_config(
+                &cfg.search,
+                cfg.pairs.source == PairSource::Single,
+                cfg.seed ^ iteration as u64,
+            )?;
             let journal = dir.join("search.journal.jsonl");
             let (trees, mut stats) = steps::search_negatives(
                 &judged,
@@ -235,41 +238,4 @@ pub fn pairs(run: &Run, iteration: usize, dir: &Path) -> anyhow::Result<()> {
     }
 
     Ok(())
-}
-
-/// The search stage's settings; `pairs.source = "single"` makes it one greedy refinement per
-/// failed sample (no tree).
-fn search_settings(cfg: &RunConfig, iteration: usize) -> steps::SearchSettings {
-    let s = &cfg.search;
-    let single = cfg.pairs.source == PairSource::Single;
-    steps::SearchSettings {
-        params: if single {
-            SearchParams {
-                branch: 1,
-                select: 1,
-                max_depth: 1,
-                pass_gate: s.pass_gate,
-                budget: 1,
-            }
-        } else {
-            SearchParams {
-                branch: s.branch as u32,
-                select: s.select as u32,
-                max_depth: s.max_depth as u32,
-                pass_gate: s.pass_gate,
-                budget: s.budget as u32,
-            }
-        },
-        refine: SampleSettings {
-            temperature: if single { 0.0 } else { s.temperature },
-            top_p: s.top_p,
-            top_k: 0,
-            max_new_tokens: s.max_new_tokens,
-        },
-        retries: s.retries,
-        seed: cfg.seed ^ iteration as u64,
-        search_truncated: s.search_truncated,
-        refine_mode: s.refine,
-        negative: s.negative,
-    }
 }
