@@ -618,3 +618,57 @@ fn eval_ifeval_generates_its_answers_on_a_server() {
         "{strict}"
     );
 }
+
+/// `generate --server`: every sample through the shared sampler, seeded as a local run seeds it.
+#[test]
+fn generate_samples_on_a_server_with_the_local_seed_rule() {
+    fn echo_seed(request: &Value) -> String {
+        format!("seed {}", request["seed"])
+    }
+    let server = StubServer::start(echo_seed);
+    let dir = common::scratch("server-generate");
+    let prompts = dir.join("prompts.jsonl");
+    std::fs::write(
+        &prompts,
+        "{\"prompt\": \"Say hi.\"}\n{\"id\": \"b\", \"prompt\": \"Wave.\"}\n",
+    )
+    .unwrap();
+    let output = dir.join("out.jsonl");
+    let run = common::spar_host()
+        .args([
+            "generate",
+            "--server",
+            &server.url,
+            "--n",
+            "2",
+            "--seed",
+            "7",
+            "--prompts",
+        ])
+        .arg(&prompts)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    for line in &lines {
+        let (p, s) = (
+            usize::from(line["id"] == "b"),
+            line["sample"].as_u64().unwrap() as usize,
+        );
+        // The backend sends the seed's low 31 bits, which every server accepts.
+        let seed = spar_host::cli::generate::derive_seed(7, p, s) & 0x7fff_ffff;
+        assert_eq!(line["text"], format!("seed {seed}"), "{line}");
+    }
+    assert_eq!(server.chat_requests().len(), 4);
+}

@@ -17,8 +17,15 @@ use crate::engine::sampling::SamplingParams;
 #[derive(Args)]
 pub struct GenerateArgs {
     /// An HF model directory or a GGUF file.
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required_unless_present = "server", conflicts_with = "server")]
+    model: Option<PathBuf>,
+    /// Generate on an OpenAI-compatible server instead (e.g. http://127.0.0.1:8080/v1), through
+    /// the same sampler as every other step, with the same per-sample seeds. Chat prompts only.
+    #[arg(long, conflicts_with = "raw")]
+    server: Option<String>,
+    /// The model name sent to the server.
+    #[arg(long, default_value = "default")]
+    server_model: String,
     /// JSONL: `{"prompt": "..."}` (a user turn) or `{"messages": [...]}`, optional `"id"`.
     #[arg(long)]
     prompts: PathBuf,
@@ -121,8 +128,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     if args.batch_size == 0 || args.n == 0 {
         bail!("--batch-size and --n must be at least 1");
     }
+    let Some(model_path) = &args.model else {
+        return run_on_server(&args);
+    };
     let device = crate::engine::device::parse(&args.device)?;
-    let loaded = loader::load(&args.model)?;
+    let loaded = loader::load(model_path)?;
     let model = loaded.transformer(DType::F32, &device)?;
     let prompts = read_prompts(&args.prompts)?;
     let sampling = |seed| SamplingParams {
@@ -188,6 +198,65 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         "{} samples, {tokens} tokens in {secs:.1} s ({:.1} tok/s) -> {}",
         work.len(),
         tokens as f64 / secs.max(1e-9),
+        args.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `generate --server`: the prompts' samples from a server, one line each as with a local model
+/// (without `prompt_tokens`, which a chat server does not report).
+fn run_on_server(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    use crate::backend::openai::ServerConfig;
+    use crate::backend::sampler::{ChatSampler, SampleSettings};
+    let url = args
+        .server
+        .clone()
+        .expect("clap requires --model or --server");
+    let sampler = ChatSampler::on_server(
+        ServerConfig {
+            url,
+            model: args.server_model.clone(),
+            stop: args.stop.clone(),
+            ..ServerConfig::default()
+        },
+        args.batch_size,
+    )?;
+    let prompts = read_prompts(&args.prompts)?;
+    let mut jobs = Vec::new();
+    let mut places = Vec::new();
+    for (p, prompt) in prompts.iter().enumerate() {
+        for s in 0..args.n {
+            jobs.push((prompt.messages.clone(), derive_seed(args.seed, p, s)));
+            places.push((p, s));
+        }
+    }
+    let settings = SampleSettings {
+        temperature: args.temperature.unwrap_or(1.0),
+        top_p: args.top_p.unwrap_or(1.0),
+        top_k: args.top_k.unwrap_or(0),
+        max_new_tokens: args.max_new_tokens,
+    };
+    let started = Instant::now();
+    let outputs = sampler.sample(&jobs, &settings)?;
+    let mut lines = String::new();
+    for ((p, s), output) in places.iter().zip(&outputs) {
+        let line = serde_json::json!({
+            "id": prompts[*p].id,
+            "sample": s,
+            "text": output.text,
+            "finish_reason": output.finish_reason,
+            "completion_tokens": output.tokens,
+        });
+        lines.push_str(&line.to_string());
+        lines.push('\n');
+    }
+    crate::storage::write_atomic(&args.output, lines.as_bytes())?;
+    eprintln!(
+        "{} samples, {} tokens in {:.1} s on {} -> {}",
+        outputs.len(),
+        sampler.tokens.get(),
+        started.elapsed().as_secs_f64(),
+        args.server.as_deref().unwrap_or_default(),
         args.output.display()
     );
     Ok(ExitCode::SUCCESS)
