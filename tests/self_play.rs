@@ -759,3 +759,64 @@ fn actor_samples_train_the_refiner_only_when_their_votes_disagreed() {
             .contains("response split-yes")
     );
 }
+
+/// A tree whose pair a quality gate drops is named, so the run keeps its search output out of the
+/// refiner's data too (a scaffold-leaking refinement must not teach the refiner either).
+#[test]
+fn pairs_a_filter_drops_are_named_so_their_trees_train_nothing() {
+    use spar_host::backend::FinishReason;
+    use spar_host::records::{NodeRecord, Tree, TreeRecord, Votes};
+    use spar_host::spar::steps::{PairSettings, make_pairs_gated};
+    let node = |id: u32, response: &str, value: f64| NodeRecord {
+        id,
+        parent: (id > 0).then_some(0),
+        depth: u32::from(id > 0),
+        response: response.into(),
+        critique: String::new(),
+        value,
+        valid: true,
+        votes: Votes::default(),
+        raw: String::new(),
+        finish_reason: Some(FinishReason::Stop),
+        tokens: None,
+        repaired: false,
+    };
+    let tree = |id: &str, chosen: &str| TreeRecord {
+        id: serde_json::json!(id),
+        prompt: "Write a note to a friend. End it with a P.S.".into(),
+        instruction_id_list: None,
+        kwargs: None,
+        tree: Tree {
+            nodes: vec![node(0, "Dear friend, hello.", 0.0), node(1, chosen, 1.0)],
+            chosen: Some(1),
+            solved: true,
+            error: None,
+        },
+    };
+    let trees = [
+        tree("clean", "Dear friend, hello.\nP.S. See you soon."),
+        tree(
+            "leaky",
+            "A first answer to this question is:\nDear friend, hello.\nP.S. See you soon.",
+        ),
+    ];
+    let scaffold = PluginHost::new(Limits::default())
+        .unwrap()
+        .load(&common::plugin("filter-scaffold"))
+        .unwrap();
+    let (kept, stats, gated) = make_pairs_gated(
+        &trees,
+        None,
+        &[(scaffold, "{}".to_string())],
+        PairSettings {
+            source: spar_host::config::PairSource::Tree,
+            max_pairs: 0,
+            seed: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].id, serde_json::json!("clean"));
+    assert_eq!(gated, [serde_json::json!("leaky")]);
+    assert_eq!(stats["dropped"]["filter-scaffold: scaffold"], 1, "{stats}");
+}

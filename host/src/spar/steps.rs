@@ -325,6 +325,18 @@ pub fn make_pairs(
     filters: &[(FilterPlugin, String)],
     settings: PairSettings,
 ) -> anyhow::Result<(Vec<PairRecord>, Value)> {
+    let (kept, stats, _) = make_pairs_gated(trees, judged, filters, settings)?;
+    Ok((kept, stats))
+}
+
+/// [`make_pairs`], also returning the ids of the pairs a filter dropped (not those the cap left
+/// out): their trees' search output failed a quality gate.
+pub fn make_pairs_gated(
+    trees: &[TreeRecord],
+    judged: Option<&[JudgedSample]>,
+    filters: &[(FilterPlugin, String)],
+    settings: PairSettings,
+) -> anyhow::Result<(Vec<PairRecord>, Value, Vec<Value>)> {
     let independent = judged.map(|j| independent_pairs(j, settings.seed));
     let (built, truncated_chosen) = match settings.source {
         PairSource::Tree | PairSource::Single => build_pairs(trees)?,
@@ -336,7 +348,12 @@ pub fn make_pairs(
         ),
     };
     let total = built.len();
+    let built_ids: Vec<Value> = built.iter().map(|p| p.id.clone()).collect();
     let (kept, drops) = filter_pairs(built, filters)?;
+    let dropped_ids: Vec<Value> = built_ids
+        .into_iter()
+        .filter(|id| !kept.iter().any(|p| &p.id == id))
+        .collect();
     let filtered = kept.len();
     let kept = cap_pairs(kept, settings.max_pairs, settings.seed);
     let similarity = |pairs: &[PairRecord]| mean_similarity(pairs.iter().map(pair_texts));
@@ -353,7 +370,7 @@ pub fn make_pairs(
         "independent_pairs_available": independent.as_ref().map(Vec::len),
         "similarity_independent": independent.as_deref().and_then(similarity),
     });
-    Ok((kept, stats))
+    Ok((kept, stats, dropped_ids))
 }
 
 #[cfg(test)]

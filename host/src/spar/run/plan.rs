@@ -131,6 +131,11 @@ impl Run {
         })
     }
 
+    /// A session of the judge plugin, for its prompts (the refiner's training data).
+    pub fn judge_session(&self) -> crate::plugins::Session<crate::plugins::bindings::judge::Judge> {
+        self.judge.session()
+    }
+
     /// The verifiers that check held-out answers.
     pub fn eval_verifiers(&self) -> &Verifiers {
         self.verifiers

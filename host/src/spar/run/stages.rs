@@ -13,7 +13,7 @@ use super::resume::{judge_resumably, sample_resumably};
 use crate::backend::sampler::{SampleSettings, seed_of};
 use crate::config::PairSource;
 use crate::engine::chat_template::Message;
-use crate::records::{JudgedSample, Sample, SftRecord, TreeRecord};
+use crate::records::{JudgedSample, Sample, TreeRecord};
 use crate::spar::refiner_data::refiner_data;
 use crate::spar::steps::{self, merge};
 use crate::storage::{read_jsonl, write_jsonl};
@@ -125,9 +125,9 @@ pub fn actor_samples(run: &Run, iteration: usize, dir: &Path, actor: &Path) -> a
     Ok(())
 }
 
-/// Steps 2-3: the refiner judges the samples (`judgments.jsonl`), searches refinements of the failed
-/// ones (`trees.jsonl`) and its RFT data is mixed (`refiner-sft.jsonl`). The independent-pairs
-/// baseline searches nothing: its trees and refiner data are empty.
+/// Steps 2-3: the refiner judges the samples (`judgments.jsonl`) and searches refinements of the
+/// failed ones (`trees.jsonl`). The independent-pairs baseline searches nothing: its trees are
+/// empty.
 pub fn judge_and_search(
     run: &Run,
     iteration: usize,
@@ -138,8 +138,7 @@ pub fn judge_and_search(
     let samples_path = dir.join("samples.jsonl");
     let judgments_path = dir.join("judgments.jsonl");
     let trees_path = dir.join("trees.jsonl");
-    let sft_path = dir.join("refiner-sft.jsonl");
-    if !judgments_path.exists() || !trees_path.exists() || !sft_path.exists() {
+    if !judgments_path.exists() || !trees_path.exists() {
         let model = run.local_model(Role::Refiner, refiner)?;
         let sampler = run.sampler(Role::Refiner, model.as_ref())?;
         if !judgments_path.exists() {
@@ -157,9 +156,7 @@ pub fn judge_and_search(
             run.metrics
                 .record(iteration, "judge", started.elapsed().as_secs_f64(), stats)?;
         }
-        if cfg.pairs.source != PairSource::Independent
-            && (!trees_path.exists() || !sft_path.exists())
-        {
+        if cfg.pairs.source != PairSource::Independent && !trees_path.exists() {
             let started = Instant::now();
             let judged: Vec<JudgedSample> = read_jsonl(&judgments_path)?;
             let mut judger = run.judger(Some(&sampler), iteration as u64)?;
@@ -169,7 +166,7 @@ pub fn judge_and_search(
                 cfg.seed ^ iteration as u64,
             )?;
             let journal = dir.join("search.journal.jsonl");
-            let (trees, mut stats) = steps::search_negatives(
+            let (trees, stats) = steps::search_negatives(
                 &judged,
                 &run.strategy,
                 &settings,
@@ -180,15 +177,6 @@ pub fn judge_and_search(
                     .filter(|_| cfg.search.refine.uses_repair()),
                 Some(&journal),
             )?;
-            let (examples, data_stats) = refiner_data(
-                &trees,
-                &judged,
-                judger.judge_session(),
-                &cfg.rft,
-                cfg.seed ^ iteration as u64,
-            )?;
-            merge(&mut stats, data_stats);
-            write_jsonl(&sft_path, &examples)?;
             write_jsonl(&trees_path, &trees)?;
             let _ = std::fs::remove_file(&journal);
             run.metrics
@@ -197,11 +185,10 @@ pub fn judge_and_search(
     }
     if cfg.pairs.source == PairSource::Independent
         && judgments_path.exists()
-        && !(trees_path.exists() && sft_path.exists())
+        && !trees_path.exists()
     {
-        // The baseline searches nothing: no trees, no refiner data.
+        // The baseline searches nothing: no trees.
         write_jsonl::<TreeRecord>(&trees_path, &[])?;
-        write_jsonl::<SftRecord>(&sft_path, &[])?;
         run.metrics.record(
             iteration,
             "search",
@@ -213,29 +200,53 @@ pub fn judge_and_search(
 }
 
 /// Step 4: preference pairs (`pairs.jsonl`) from the trees, or from the samples for the
-/// independent baseline, through the configured filters.
+/// independent baseline, through the configured filters; and the refiner's RFT data
+/// (`refiner-sft.jsonl`) from the trees and judgments. A tree whose pair a filter dropped gives
+/// the refiner nothing either: its search output failed a quality gate (counted as
+/// `trees_gated_out_of_rft`). The baseline trains no refiner.
 pub fn pairs(run: &Run, iteration: usize, dir: &Path) -> anyhow::Result<()> {
     let cfg = &run.config;
     let (judgments_path, trees_path) = (dir.join("judgments.jsonl"), dir.join("trees.jsonl"));
-    let pairs_path = dir.join("pairs.jsonl");
-    if !pairs_path.exists() {
-        let started = Instant::now();
-        let trees: Vec<TreeRecord> = read_jsonl(&trees_path)?;
-        let judged: Vec<JudgedSample> = read_jsonl(&judgments_path)?;
-        let (pairs, stats) = steps::make_pairs(
-            &trees,
-            Some(&judged),
-            &run.filters,
-            steps::PairSettings {
-                source: cfg.pairs.source,
-                max_pairs: cfg.pairs.max_pairs,
-                seed: cfg.seed ^ iteration as u64,
-            },
-        )?;
-        write_jsonl(&pairs_path, &pairs)?;
-        run.metrics
-            .record(iteration, "pairs", started.elapsed().as_secs_f64(), stats)?;
+    let (pairs_path, sft_path) = (dir.join("pairs.jsonl"), dir.join("refiner-sft.jsonl"));
+    if pairs_path.exists() && sft_path.exists() {
+        return Ok(());
     }
-
+    let started = Instant::now();
+    let trees: Vec<TreeRecord> = read_jsonl(&trees_path)?;
+    let judged: Vec<JudgedSample> = read_jsonl(&judgments_path)?;
+    let seed = cfg.seed ^ iteration as u64;
+    let (pairs, mut stats, gated) = steps::make_pairs_gated(
+        &trees,
+        Some(&judged),
+        &run.filters,
+        steps::PairSettings {
+            source: cfg.pairs.source,
+            max_pairs: cfg.pairs.max_pairs,
+            seed,
+        },
+    )?;
+    let examples = if cfg.pairs.source == PairSource::Independent {
+        Vec::new()
+    } else {
+        let kept_trees: Vec<TreeRecord> = trees
+            .into_iter()
+            .filter(|t| !gated.contains(&t.id))
+            .collect();
+        let (examples, data_stats) = refiner_data(
+            &kept_trees,
+            &judged,
+            &mut run.judge_session(),
+            &cfg.rft,
+            seed,
+        )?;
+        merge(&mut stats, data_stats);
+        stats["trees_gated_out_of_rft"] = json!(gated.len());
+        examples
+    };
+    // The refiner's data first: a stop between the two writes reruns this deterministic stage.
+    write_jsonl(&sft_path, &examples)?;
+    write_jsonl(&pairs_path, &pairs)?;
+    run.metrics
+        .record(iteration, "pairs", started.elapsed().as_secs_f64(), stats)?;
     Ok(())
 }
