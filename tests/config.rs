@@ -314,3 +314,20 @@ fn the_paper_config_has_the_authors_settings() {
     assert_eq!((f.lr, f.epochs, f.max_length), (2e-6, 5, 4096));
     assert_eq!(f.micro_batch * f.grad_accum, 2 * 4 * 8);
 }
+
+/// `check` calls what a run would call on each plugin it names, so a verifier that lists an id
+/// twice is reported with its key before any work starts.
+#[test]
+fn check_probes_the_plugins_a_run_would_call() {
+    let dir = setup("config-probe");
+    let duplicate = common::fixture("duplicate-ids");
+    let set = format!("judge.verifiers=[\"{}\"]", duplicate.display());
+    let (code, text) = check(&dir, GOOD, &[&set]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(
+            "config.toml: judge.verifiers[0]: plugin `duplicate-ids` returned an error from `constraints`: lists instruction id `dup:twice` twice"
+        ),
+        "{text}"
+    );
+}

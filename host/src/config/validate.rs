@@ -262,7 +262,15 @@ pub fn validate(config: &RunConfig, base: &Path, host: &PluginHost) -> Vec<Strin
                 p.display(),
                 manifest.world
             )),
-            Ok(_) => {}
+            // Call what a run would call, so a plugin that would fail mid-run fails here.
+            Ok(_) => {
+                if let Err(error) = host
+                    .load_any(&p)
+                    .and_then(|plugin| crate::plugins::probe::probe(&plugin))
+                {
+                    problems.push(format!("{key}: {error}"));
+                }
+            }
             Err(error) => problems.push(format!("{key}: {error}")),
         }
     };
