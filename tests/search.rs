@@ -344,3 +344,21 @@ fn a_trapping_strategy_ends_its_trees_cleanly() {
     );
     assert_eq!(stats.tree_errors, 2);
 }
+
+#[test]
+fn a_strategy_that_traps_while_freeing_a_finished_tree_loses_no_result() {
+    let mut script = Scripted::new(&[]);
+    let roots = [root("drop-panics"), root("fine")];
+    let (trees, stats) = search(
+        &fixture("bad-search"),
+        &roots,
+        params(1, 1, 3, 100),
+        &mut script,
+    )
+    .unwrap();
+    assert_eq!(chosen_text(&trees[0]), Some("drop-panicsa"));
+    assert_eq!(chosen_text(&trees[1]), Some("finea"));
+    assert!(trees.iter().all(|t| t.error.is_none()));
+    // The trap replaces the instance, which takes the other tree with it: one failure reported.
+    assert_eq!(stats.drop_errors, 1);
+}

@@ -82,6 +82,9 @@ pub struct SearchStats {
     pub nodes_expanded: usize,
     pub invalid_children: usize,
     pub tree_errors: usize,
+    /// Finished trees the plugin failed to free (their results are kept).
+    #[serde(default)]
+    pub drop_errors: usize,
 }
 
 fn wit_node(record: &NodeRecord) -> Node {
@@ -255,11 +258,15 @@ pub fn search(
         }
     }
     bar.finish_and_clear();
+    // Free the finished trees inside the plugin. A failure here loses no result (the trees are
+    // complete) but is reported; after a trap the instance is gone, and so are its other trees.
     for entry in &active {
         if let Some(handle) = entry.handle
             && session.is_live()
+            && let Err(error) = session.drop_tree(handle)
         {
-            let _ = session.drop_tree(handle);
+            tracing::warn!("{error} (freeing a finished tree; its results are kept)");
+            stats.drop_errors += 1;
         }
     }
     let trees: Vec<Tree> = active.into_iter().map(|a| a.tree).collect();

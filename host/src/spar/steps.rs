@@ -300,6 +300,7 @@ pub fn search_negatives<'s>(
         "unparsed_refinements": unparsed,
         "failed_children": stats.invalid_children,
         "tree_errors": stats.tree_errors,
+        "tree_drop_errors": stats.drop_errors,
         "generation_passes": sampler.passes.get() - passes_before,
         "rounds_replayed_from_journal": replayed,
     });
