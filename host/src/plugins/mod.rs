@@ -22,6 +22,13 @@ use wasmtime::component::{Component, Linker, types::ComponentItem};
 use wasmtime::{Config, Engine, Store};
 
 pub use bindings::{Bindings, Message, PluginInfo};
+
+/// A plugin's message as the engine's chat message.
+impl From<Message> for crate::engine::chat_template::Message {
+    fn from(m: Message) -> Self {
+        crate::engine::chat_template::Message::new(&m.role, m.content)
+    }
+}
 pub use contract::{CONTRACT_VERSION, Manifest, World};
 pub use error::{Limit, PluginError};
 pub use sandbox::{Limits, PluginState};

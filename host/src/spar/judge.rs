@@ -235,7 +235,7 @@ impl<'a> Judger<'a> {
                 .judge
                 .judge_prompt(&item.instruction, &item.response)?
                 .into_iter()
-                .map(|m| Message::new(&m.role, m.content))
+                .map(Message::from)
                 .collect();
             for j in 0..self.k {
                 let j = j.to_string();

@@ -47,7 +47,7 @@ impl Expander for Refiner<'_, '_, '_> {
                 .judge_session()
                 .refine_prompt(&r.root.instruction, &r.node.response, &r.node.critique)?
                 .into_iter()
-                .map(|m| Message::new(&m.role, m.content))
+                .map(Message::from)
                 .collect();
             prompts.push(messages);
         }

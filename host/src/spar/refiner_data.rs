@@ -36,9 +36,7 @@ const KINDS: [&str; 5] = [
 ];
 
 fn to_messages(wit: Vec<WitMessage>) -> Vec<Message> {
-    wit.into_iter()
-        .map(|m| Message::new(&m.role, m.content))
-        .collect()
+    wit.into_iter().map(Message::from).collect()
 }
 
 /// The examples one tree offers, by kind (before caps and dedup).

@@ -4,9 +4,10 @@
 //!
 //! One iteration, in `iter-N/`:
 //! 1. the actor samples answers to the training prompts ([`stages::actor_samples`]);
-//! 2. the refiner judges them, 3. refines the failed ones by tree search and its RFT data is
-//!    mixed ([`stages::judge_and_search`]);
-//! 4. the trees become preference pairs ([`stages::pairs`]);
+//! 2. the refiner judges them, 3. refines the failed ones by tree search
+//!    ([`stages::judge_and_search`]);
+//! 4. the trees become preference pairs, and the trees whose pairs pass the filters, with the
+//!    judgments, the refiner's RFT data ([`stages::pairs`]);
 //! 5. DPO trains the actor on the pairs, 6. SFT trains the refiner on its data ([`training`]);
 //! 7. the new actor answers the held-out prompts ([`evaluate`]).
 

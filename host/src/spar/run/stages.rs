@@ -1,5 +1,5 @@
 //! The self-play stages of one iteration as the run loop drives them: actor samples, then
-//! judgments, trees and the refiner's data, then pairs. Each writes its output atomically and is
+//! judgments and trees, then pairs and the refiner's data. Each writes its output atomically and is
 //! skipped when that output exists.
 
 use std::path::Path;
