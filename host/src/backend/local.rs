@@ -1,5 +1,7 @@
 //! The embedded engine as a [`ChatBackend`]: the model's own chat template, its end-of-turn
 //! stop tokens, batches of `batch_size` sequences in one generation pass each.
+//! [`LocalOptions`] covers what only some commands need: raw text prompts and extra stop strings
+//! (`generate`), and a fixed length (`bench`).
 
 use candle_core::Device;
 
@@ -12,37 +14,74 @@ use crate::engine::model::Transformer;
 use crate::engine::sampling::SamplingParams;
 use crate::engine::tokenizer::Tokenizer;
 
+/// How the engine turns a conversation into a prompt and when it stops, beyond the defaults
+/// (the chat template; the model's end-of-turn tokens).
+#[derive(Clone, Debug, Default)]
+pub struct LocalOptions {
+    /// Feed the turns' text as it is, joined by newlines, instead of through the chat template.
+    pub raw: bool,
+    /// Stop strings besides the end-of-turn tokens.
+    pub stop_strings: Vec<String>,
+    /// Generate exactly `max_new_tokens`, whatever the model emits (benchmarks time a fixed
+    /// length).
+    pub ignore_eos: bool,
+}
+
 pub struct LocalBackend<'m> {
     model: &'m Transformer,
     tokenizer: &'m Tokenizer,
-    template: &'m ChatTemplate,
+    /// `None` for raw prompts.
+    template: Option<&'m ChatTemplate>,
     device: Device,
     stop_token_ids: Vec<u32>,
+    stop_strings: Vec<String>,
     batch_size: usize,
 }
 
 impl<'m> LocalBackend<'m> {
-    /// The model needs a chat template.
+    /// The model needs a chat template unless `options.raw`.
     pub fn new(
         loaded: &'m LoadedModel,
         model: &'m Transformer,
         device: Device,
         batch_size: usize,
+        options: LocalOptions,
     ) -> anyhow::Result<Self> {
-        let template = loaded.template.as_ref().ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: the model has no chat template",
-                loaded.source.display()
-            )
-        })?;
+        let template = if options.raw {
+            None
+        } else {
+            Some(loaded.template.as_ref().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: the model has no chat template (`generate --raw` feeds prompts as text)",
+                    loaded.source.display()
+                )
+            })?)
+        };
         Ok(Self {
             model,
             tokenizer: &loaded.tokenizer,
             template,
             device,
-            stop_token_ids: loaded.chat_stop_ids(),
+            stop_token_ids: if options.ignore_eos {
+                Vec::new()
+            } else {
+                loaded.chat_stop_ids()
+            },
+            stop_strings: options.stop_strings,
             batch_size,
         })
+    }
+
+    fn prompt_ids(&self, messages: &[Message]) -> anyhow::Result<Vec<u32>> {
+        let text = match self.template {
+            Some(template) => template.render(messages, true)?,
+            None => messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        self.tokenizer.encode(&text)
     }
 }
 
@@ -54,9 +93,8 @@ impl ChatBackend for LocalBackend<'_> {
     ) -> anyhow::Result<Completions> {
         let mut requests = Vec::with_capacity(jobs.len());
         for (messages, seed) in jobs {
-            let prompt = self.template.render(messages, true)?;
             requests.push(Request {
-                prompt_ids: self.tokenizer.encode(&prompt)?,
+                prompt_ids: self.prompt_ids(messages)?,
                 sampling: SamplingParams {
                     temperature: settings.temperature,
                     top_p: settings.top_p,
@@ -65,7 +103,7 @@ impl ChatBackend for LocalBackend<'_> {
                 },
                 max_new_tokens: settings.max_new_tokens,
                 stop_token_ids: self.stop_token_ids.clone(),
-                stop_strings: Vec::new(),
+                stop_strings: self.stop_strings.clone(),
             });
         }
         let mut done = Completions::default();

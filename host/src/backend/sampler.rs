@@ -6,7 +6,7 @@ use std::cell::Cell;
 
 use candle_core::Device;
 
-use crate::backend::local::LocalBackend;
+use crate::backend::local::{LocalBackend, LocalOptions};
 use crate::backend::openai::{OpenAiBackend, ServerConfig};
 use crate::backend::{ChatBackend, Generated};
 use crate::engine::chat_template::Message;
@@ -57,7 +57,18 @@ impl<'m> ChatSampler<'m> {
         device: Device,
         batch_size: usize,
     ) -> anyhow::Result<ChatSampler<'m>> {
-        let backend = LocalBackend::new(loaded, model, device, batch_size)?;
+        Self::local(loaded, model, device, batch_size, LocalOptions::default())
+    }
+
+    /// A sampler on the embedded engine with `options` (raw prompts, stop strings, fixed length).
+    pub fn local(
+        loaded: &'m crate::engine::loader::LoadedModel,
+        model: &'m Transformer,
+        device: Device,
+        batch_size: usize,
+        options: LocalOptions,
+    ) -> anyhow::Result<ChatSampler<'m>> {
+        let backend = LocalBackend::new(loaded, model, device, batch_size, options)?;
         Ok(Self::with_backend(Box::new(backend), batch_size))
     }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use candle_core::DType;
 use clap::Args;
 
+use crate::backend::local::LocalOptions;
 use crate::backend::openai::ServerConfig;
 use crate::backend::sampler::ChatSampler;
 use crate::engine::loader::{self, LoadedModel};
@@ -48,6 +49,13 @@ pub struct Loaded {
     transformer: Transformer,
 }
 
+impl Loaded {
+    /// The loaded checkpoint: config, tokenizer, template, generation defaults.
+    pub fn model(&self) -> &LoadedModel {
+        &self.model
+    }
+}
+
 impl GeneratorArgs {
     fn server_config(&self) -> Option<ServerConfig> {
         self.server.as_ref().map(|url| ServerConfig {
@@ -85,16 +93,33 @@ impl GeneratorArgs {
         &self,
         loaded: Option<&'m Loaded>,
     ) -> anyhow::Result<Option<ChatSampler<'m>>> {
-        if let Some(server) = self.server_config() {
+        self.sampler_with(loaded, LocalOptions::default())
+    }
+
+    /// [`Self::sampler`] with `options`; a server gets the stop strings, and refuses raw
+    /// prompts and a fixed length (a chat server applies its own template and stops).
+    pub fn sampler_with<'m>(
+        &self,
+        loaded: Option<&'m Loaded>,
+        options: LocalOptions,
+    ) -> anyhow::Result<Option<ChatSampler<'m>>> {
+        if let Some(mut server) = self.server_config() {
+            if options.raw || options.ignore_eos {
+                anyhow::bail!(
+                    "--server takes chat prompts only: raw text and a fixed length need a local --model"
+                );
+            }
+            server.stop = options.stop_strings;
             return ChatSampler::on_server(server, self.batch_size).map(Some);
         }
         loaded
             .map(|l| {
-                ChatSampler::new(
+                ChatSampler::local(
                     &l.model,
                     &l.transformer,
                     crate::engine::device::parse(&self.device)?,
                     self.batch_size,
+                    options,
                 )
             })
             .transpose()

@@ -51,9 +51,6 @@ pub struct Judger<'a> {
     pub stats: JudgeStats,
 }
 
-/// The verdict line the SPaR judge format ends with.
-const VERDICT: &str = "Final Judgement (if the Output accurately follows the Prompt):";
-
 impl<'a> Judger<'a> {
     /// A judge as `[judge]` (or the same command options) describes it; `seed` varies the
     /// sampled verdicts.
@@ -297,7 +294,9 @@ impl<'a> Judger<'a> {
         Ok(out)
     }
 
-    /// The strict verifier checks as a judgment, with a critique naming what failed.
+    /// The strict verifier checks as a judgment, with a critique naming what failed: plain text
+    /// with no verdict line, since the host knows no judge plugin's format; the judge plugin's
+    /// `refine-prompt` puts it into its own.
     fn verifier_judgment(&mut self, item: &JudgeItem) -> anyhow::Result<Judgment> {
         let sessions = self.verifiers.as_mut().expect("checked in new");
         if item.constraints.is_empty() {
@@ -321,10 +320,10 @@ impl<'a> Judger<'a> {
         }
         let all = failures.is_empty();
         let critique = if all {
-            format!("Every constraint of the prompt is satisfied.\n{VERDICT} Yes")
+            "Every constraint of the prompt is satisfied.".to_string()
         } else {
             format!(
-                "The output does not follow the prompt:\n{}\n{VERDICT} No",
+                "The output does not follow the prompt:\n{}",
                 failures.join("\n")
             )
         };

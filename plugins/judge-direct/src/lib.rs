@@ -31,7 +31,8 @@ impl Judge for DirectJudge {
     }
 
     fn refine_prompt(instruction: &str, response: &str, critique: &str) -> Vec<Message> {
-        // The verdict line says nothing the refiner can act on.
+        // The verdict line of this plugin's own judgements says nothing the refiner can act on
+        // (the host's account of failed verifier checks has none).
         let problems: Vec<&str> = critique
             .lines()
             .filter(|l| !l.trim_start().starts_with(JUDGEMENT_MARKER))
@@ -74,7 +75,7 @@ mod tests {
         let refine = DirectJudge::refine_prompt(
             "Write in lowercase.",
             "Hello World",
-            "The output does not follow the prompt:\n- Not satisfied: all lowercase\nFinal Judgement (if the Output accurately follows the Prompt): No",
+            &format!("Names the rule.\n- Not satisfied: all lowercase\n{JUDGEMENT_MARKER} No"),
         );
         assert_eq!(refine.len(), 1);
         let text = &refine[0].content;

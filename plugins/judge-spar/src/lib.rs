@@ -7,7 +7,7 @@
 //! defaults, which read those formats as the authors' code does. The authors' typos ("weather",
 //! "it can ... follows") are kept: a refiner fine-tuned on these prompts saw them.
 
-use spar_plugin_sdk::judge::Judge;
+use spar_plugin_sdk::judge::{JUDGEMENT_MARKER, Judge};
 use spar_plugin_sdk::{Message, PluginInfo};
 
 struct SparJudge;
@@ -50,6 +50,15 @@ impl Judge for SparJudge {
     }
 
     fn refine_prompt(instruction: &str, response: &str, critique: &str) -> Vec<Message> {
+        // The critique stands as the refiner's own judgement, so it ends in this format's
+        // verdict. The refiner's critiques already do; the host's account of failed verifier
+        // checks is plain text (it knows no plugin's format), and refinement is only asked for
+        // answers that failed, so the verdict it gets is No.
+        let critique = if critique.contains(JUDGEMENT_MARKER) {
+            critique.to_string()
+        } else {
+            format!("{}\n{JUDGEMENT_MARKER} No", critique.trim_end())
+        };
         vec![
             Message::user(judge_request(instruction, response)),
             Message::assistant(critique),
@@ -63,7 +72,7 @@ spar_plugin_sdk::export_judge!(SparJudge);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spar_plugin_sdk::judge::{JUDGEMENT_MARKER, REFINED_END, REFINED_START};
+    use spar_plugin_sdk::judge::{REFINED_END, REFINED_START};
 
     #[test]
     fn prompts_carry_the_instruction_the_response_and_the_formats() {
@@ -110,10 +119,29 @@ Please carefully refine the Output to meet all the constraints in the Prompt.
 Please format like this:
 Reflection on how to refine the Output: xxx
 Final Refined Output: [[start]] xxx [[end]]";
-        let messages = SparJudge::refine_prompt("P", "O", "C");
+        let critique = format!("C\n{JUDGEMENT_MARKER} No");
+        let messages = SparJudge::refine_prompt("P", "O", &critique);
         assert_eq!(messages[0].content, template);
-        assert_eq!(messages[1].content, "C");
+        assert_eq!(messages[1].content, critique);
         assert_eq!(messages[2].content, refine);
+    }
+
+    /// The host's account of failed verifier checks has no verdict line; the critique turn gets
+    /// this format's No, as the refiner's own judgement of a failed answer would end.
+    #[test]
+    fn a_plain_critique_gets_the_verdict_line() {
+        let messages = SparJudge::refine_prompt(
+            "P",
+            "O",
+            "The output does not follow the prompt:\n- Not satisfied (x): y\n",
+        );
+        assert_eq!(
+            messages[1].content,
+            format!(
+                "The output does not follow the prompt:\n- Not satisfied (x): y\n{JUDGEMENT_MARKER} No"
+            )
+        );
+        assert_eq!(SparJudge::parse_judgment(&messages[1].content), Some(false));
     }
 
     #[test]

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 
+use crate::backend::local::LocalOptions;
+use crate::backend::sampler::{ChatSampler, SampleSettings};
 use crate::engine::chat_template::Message;
 use crate::engine::device::Precision;
-use crate::engine::generate::{Request, generate};
 use crate::engine::loader;
-use crate::engine::sampling::SamplingParams;
 use crate::plugins::{Limits, PluginHost, VerifierPlugin};
 
 /// The peer benchmark's prompts (shared/bench/peers/peers_common.py), so figures compare.
@@ -245,6 +245,8 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
+/// Generation through the sampler every step uses (template, tokenizer, batching), with the
+/// end-of-turn tokens ignored so each run makes exactly the tokens asked for.
 fn bench_generate(
     model_path: &std::path::Path,
     new_tokens: usize,
@@ -255,50 +257,52 @@ fn bench_generate(
 ) -> anyhow::Result<ExitCode> {
     let loaded = loader::load(model_path)?;
     let model = loaded.transformer(dtype.dtype(), device)?;
-    let template = loaded.template.as_ref().ok_or_else(|| {
-        anyhow::anyhow!("{}: the model has no chat template", model_path.display())
-    })?;
-    let prompt = |text: &str| -> anyhow::Result<Vec<u32>> {
-        loaded
-            .tokenizer
-            .encode(&template.render(&[Message::new("user", text)], true)?)
-    };
-    let request = |ids: Vec<u32>, n: usize, sampling: SamplingParams| Request {
-        prompt_ids: ids,
-        sampling,
+    let widest = batches.iter().copied().max().unwrap_or(1).max(1);
+    let sampler = ChatSampler::local(
+        &loaded,
+        &model,
+        device.clone(),
+        widest,
+        LocalOptions {
+            ignore_eos: true,
+            ..LocalOptions::default()
+        },
+    )?;
+    let settings = |temperature: f64, top_p: f64, n: usize| SampleSettings {
+        temperature,
+        top_p,
+        top_k: 0,
         max_new_tokens: n,
-        stop_token_ids: Vec::new(),
-        stop_strings: Vec::new(),
     };
-    let greedy = SamplingParams {
-        temperature: 0.0,
-        ..SamplingParams::default()
-    };
-    let time = |requests: &[Request]| -> anyhow::Result<f64> {
+    let time = |jobs: &[(Vec<Message>, u64)], settings: &SampleSettings| -> anyhow::Result<f64> {
         let started = Instant::now();
-        let out = generate(&model, &loaded.tokenizer, requests, device)?;
+        let out = sampler.sample(jobs, settings)?;
         debug_assert!(
             out.iter()
-                .all(|c| c.token_ids.len() == requests[0].max_new_tokens)
+                .all(|g| g.tokens == Some(settings.max_new_tokens))
         );
         Ok(started.elapsed().as_secs_f64())
     };
+    let job = |text: &str, seed: u64| (vec![Message::new("user", text)], seed);
 
-    let haiku = prompt(HAIKU)?;
-    let one = [request(haiku.clone(), 1, greedy.clone())];
-    let full = [request(haiku.clone(), new_tokens, greedy.clone())];
-    time(&one)?;
-    time(&full)?;
+    let haiku = [job(HAIKU, 0)];
+    let (one, full) = (settings(0.0, 1.0, 1), settings(0.0, 1.0, new_tokens));
+    time(&haiku, &one)?;
+    time(&haiku, &full)?;
     let mut decode1 = Vec::new();
     for _ in 0..runs {
-        let t1 = time(&one)?;
-        let tn = time(&full)?;
+        let t1 = time(&haiku, &one)?;
+        let tn = time(&haiku, &full)?;
         decode1.push((new_tokens - 1) as f64 / (tn - t1));
     }
+    let template = loaded.template.as_ref().expect("the sampler checked it");
+    let haiku_tokens = loaded
+        .tokenizer
+        .encode(&template.render(&haiku[0].0, true)?)?
+        .len();
     println!(
-        "model         {} ({} prompt tokens for batch 1), {dtype:?} on {device:?}",
+        "model         {} ({haiku_tokens} prompt tokens for batch 1), {dtype:?} on {device:?}",
         model_path.display(),
-        haiku.len()
     );
     println!(
         "batch 1 greedy, decode tok/s (prefill excluded)      {:.1}",
@@ -311,35 +315,18 @@ fn bench_generate(
         "dtype": format!("{dtype:?}").to_lowercase(),
     });
 
-    let prompts8: Vec<Vec<u32>> = PROMPTS8
-        .iter()
-        .map(|p| prompt(p))
-        .collect::<anyhow::Result<_>>()?;
     for &b in batches.iter().filter(|&&b| b > 1) {
         // The peer's 8 prompts, repeated to fill the batch, each with its own seed.
-        let batch = |n: usize| -> Vec<Request> {
-            (0..b)
-                .map(|i| {
-                    request(
-                        prompts8[i % prompts8.len()].clone(),
-                        n,
-                        SamplingParams {
-                            temperature: 0.9,
-                            top_p: 0.9,
-                            top_k: 0,
-                            seed: i as u64,
-                        },
-                    )
-                })
-                .collect()
-        };
-        let (first, all) = (batch(1), batch(new_tokens));
-        time(&first)?;
-        time(&all)?;
+        let jobs: Vec<_> = (0..b)
+            .map(|i| job(PROMPTS8[i % PROMPTS8.len()], i as u64))
+            .collect();
+        let (first, all) = (settings(0.9, 0.9, 1), settings(0.9, 0.9, new_tokens));
+        time(&jobs, &first)?;
+        time(&jobs, &all)?;
         let (mut generated, mut decode) = (Vec::new(), Vec::new());
         for _ in 0..runs {
-            let t1 = time(&first)?;
-            let tn = time(&all)?;
+            let t1 = time(&jobs, &first)?;
+            let tn = time(&jobs, &all)?;
             generated.push((b * new_tokens) as f64 / tn);
             decode.push((b * (new_tokens - 1)) as f64 / (tn - t1));
         }
