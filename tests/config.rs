@@ -69,7 +69,7 @@ fn broken_configs_give_exact_messages() {
         (
             GOOD.replace("seed = 3", "seed = 3\nspeed = 4"),
             vec![],
-            "config.toml: unknown field `speed`, expected one of `run_dir`, `seed`, `iterations`, `device`, `dtype`, `models`, `prompts`, `actor`, `judge`, `search`, `filters`, `pairs`, `dpo`, `sft`, `rft`, `init`, `servers`",
+            "config.toml: unknown field `speed`, expected one of `run_dir`, `seed`, `iterations`, `device`, `dtype`, `models`, `prompts`, `actor`, `judge`, `search`, `filters`, `pairs`, `dpo`, `sft`, `rft`, `init`, `servers`, `sandbox`",
         ),
         (
             GOOD.replace("seed = 3", "seed = \"three\""),
@@ -330,4 +330,29 @@ fn check_probes_the_plugins_a_run_would_call() {
         ),
         "{text}"
     );
+}
+
+/// `[sandbox]` raises the plugins' limits for a run; bad values are named by key, and a config
+/// without the section keeps the documented defaults.
+#[test]
+fn the_sandbox_limits_are_configurable_and_checked() {
+    let dir = setup("config-sandbox");
+    let config =
+        format!("{GOOD}\n[sandbox]\ncall_timeout_ms = 0\nmemory_mib = 128\nstage_time_s = -1.0\n");
+    let (code, text) = check(&dir, &config, &[]);
+    assert_eq!(code, 1, "{text}");
+    for line in [
+        "config.toml: sandbox.call_timeout_ms: must be at least 1",
+        "config.toml: sandbox.stage_time_s: must be a positive number of seconds, not -1",
+        "2 problems",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "{line:?} missing:\n{text}"
+        );
+    }
+    let raised = format!("{GOOD}\n[sandbox]\nstage_time_s = 3600.0\n");
+    assert_eq!(check(&dir, &raised, &[]).0, 0);
+    let defaults = spar_host::config::SandboxConfig::default().limits();
+    assert_eq!(defaults, spar_host::plugins::Limits::default());
 }

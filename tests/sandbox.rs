@@ -72,6 +72,63 @@ fn the_time_limit_is_configurable() {
     assert!(started.elapsed() < Duration::from_millis(1000));
 }
 
+/// Many calls, each under the per-call limit, cannot stall a stage: all of one plugin's calls
+/// together get a budget per stage, shared by its sessions, after which every call is refused
+/// without running; a new stage starts the count again.
+#[test]
+fn a_plugin_has_a_time_budget_per_stage() {
+    assert_eq!(Limits::default().stage_time, Duration::from_secs(300));
+    let plugin = hostile(Limits {
+        call_timeout: Duration::from_millis(30),
+        stage_time: Duration::from_millis(100),
+        ..Limits::default()
+    });
+    let mut refused = None;
+    for call in 1..=10 {
+        // A fresh session each time: the budget is the plugin's, not an instance's.
+        match plugin.session().check("loop", "{}", "", "") {
+            Err(PluginError::LimitExceeded {
+                limit: Limit::Time { .. },
+                ..
+            }) => {}
+            Err(error) => {
+                refused = Some((call, error));
+                break;
+            }
+            Ok(_) => panic!("`loop` cannot finish"),
+        }
+    }
+    let (call, error) = refused.expect("the budget ends the calls");
+    // Each call runs 20-30 ms before the per-call limit stops it (more on a loaded machine).
+    assert!((2..=8).contains(&call), "refused at call {call}");
+    assert_eq!(
+        error.to_string(),
+        "plugin `hostile` exceeded its time budget of 0.1 s for one stage (all its calls together) in `check`"
+    );
+    assert!(plugin.stage_time_spent() >= Duration::from_millis(100));
+    // Refused calls do not run: even a cheap one is refused until the next stage.
+    assert!(plugin.session().check("ok", "{}", "p", "r").is_err());
+    plugin.start_stage();
+    assert!(plugin.session().check("ok", "{}", "p", "r").unwrap().strict);
+}
+
+/// A recursion deeper than a Rust guest's stack traps as an out-of-bounds access; the error says
+/// what that usually means.
+#[test]
+fn a_stack_overflow_is_named_as_one() {
+    let plugin = hostile(Limits::default());
+    let mut session = plugin.session();
+    let error = session.check("recurse", "{}", "", "").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "plugin `hostile` trapped in `check`: wasm trap: out of bounds memory access (in a plugin \
+         built from \
+         Rust or C, usually its stack overflowing: recursion too deep for the stack in its \
+         linear memory)"
+    );
+    assert_recovers(&mut session);
+}
+
 #[test]
 fn unbounded_allocation_is_stopped_at_the_memory_limit() {
     let plugin = hostile(Limits {

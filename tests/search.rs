@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use spar_host::backend::FinishReason;
 use spar_host::plugins::world_calls::SearchParams;
 use spar_host::plugins::{Limits, PluginHost, SearchPlugin};
-use spar_host::spar::search::{Child, ExpandRequest, Expander, Root, Tree, Votes, search};
+use spar_host::spar::search::{
+    Child, ExpandRequest, Expanded, Expander, Root, Tree, Votes, search,
+};
 
 /// Children are named after their parent plus `a`, `b`, `c`...; values come from a table
 /// (default 0.1); a name in `unparsable` comes back as a failed refinement.
@@ -17,6 +19,8 @@ struct Scripted {
     unparsable: Vec<&'static str>,
     /// Names that come back cut off by the token limit (parsed, judged, but truncated).
     cut: Vec<&'static str>,
+    /// Parents whose expansion a (pretend) judge plugin faults on.
+    faulty: Vec<&'static str>,
     /// The parent text of every expansion, in order, one list per round.
     rounds: Vec<Vec<String>>,
 }
@@ -27,19 +31,23 @@ impl Scripted {
             values: values.iter().copied().collect(),
             unparsable: vec![],
             cut: vec![],
+            faulty: vec![],
             rounds: vec![],
         }
     }
 }
 
 impl Expander for Scripted {
-    fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Vec<Child>>> {
+    fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Expanded>> {
         self.rounds
             .push(requests.iter().map(|r| r.node.response.clone()).collect());
         Ok(requests
             .iter()
             .map(|r| {
-                (0..r.count)
+                if self.faulty.contains(&r.node.response.as_str()) {
+                    return Err(format!("plugin `judge` faulted on {}", r.node.response));
+                }
+                Ok((0..r.count)
                     .map(|i| {
                         let text = format!("{}{}", r.node.response, (b'a' + i as u8) as char);
                         let parsed = !self.unparsable.contains(&text.as_str());
@@ -64,7 +72,7 @@ impl Expander for Scripted {
                             repaired: false,
                         }
                     })
-                    .collect()
+                    .collect())
             })
             .collect())
     }
@@ -293,6 +301,35 @@ fn all_trees_advance_in_lockstep_one_batch_per_round() {
         "round 2: only the unfinished trees, x is done"
     );
     assert!(trees[0].solved && trees[1].solved && !trees[2].solved);
+}
+
+/// A judge plugin faulting on one tree's refinements (a trap, a limit, a refused value) ends
+/// that tree with the plugin's error; the other trees search on in the same rounds.
+#[test]
+fn a_judge_fault_ends_only_its_own_tree() {
+    let mut script = Scripted::new(&[("xa", 0.9), ("ya", 0.2), ("yab", 0.8)]);
+    script.faulty = vec!["ya"];
+    let roots = [root("x"), root("y"), root("z")];
+    let (trees, stats) = search(
+        &strategy("search-bfs"),
+        &roots,
+        params(2, 1, 3, 100),
+        &mut script,
+    )
+    .unwrap();
+    assert_eq!(chosen_text(&trees[0]), Some("xa"));
+    assert!(trees[0].solved && trees[0].error.is_none());
+    assert!(!trees[1].solved);
+    assert_eq!(
+        trees[1].error.as_deref(),
+        Some("plugin `judge` faulted on ya")
+    );
+    // y's first round is kept; its faulted expansion added nothing.
+    assert_eq!(trees[1].nodes.len(), 3);
+    assert_eq!(script.rounds[1], vec!["ya", "za"]);
+    assert_eq!(script.rounds[2], vec!["zaa"], "z goes on after y's fault");
+    assert!(trees[2].error.is_none());
+    assert_eq!(stats.tree_errors, 1);
 }
 
 #[test]

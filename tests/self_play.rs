@@ -820,3 +820,78 @@ fn pairs_a_filter_drops_are_named_so_their_trees_train_nothing() {
     assert_eq!(gated, [serde_json::json!("leaky")]);
     assert_eq!(stats["dropped"]["filter-scaffold: scaffold"], 1, "{stats}");
 }
+
+/// A judge plugin that faults on one prompt (its judge prompt is refused: 1000 messages) ends
+/// that prompt's tree with an error naming the plugin and the function; the search goes on and
+/// the other tree is searched as usual.
+#[test]
+fn a_judge_fault_ends_its_tree_not_the_search() {
+    let dir = common::scratch("self-play-judge-fault");
+    tiny::write_hf_dir(&dir.join("model"), &long_context()).unwrap();
+    let mut text = String::new();
+    for (id, prompt) in ["many", "Write about cats without any commas."]
+        .iter()
+        .enumerate()
+    {
+        text.push_str(
+            &serde_json::json!({
+                "id": id,
+                "prompt": prompt,
+                "response": "I like cats, truly.",
+                "instruction_id_list": ["punctuation:no_comma"],
+                "kwargs": [{}],
+            })
+            .to_string(),
+        );
+        text.push('\n');
+    }
+    let samples = dir.join("samples.jsonl");
+    std::fs::write(&samples, text).unwrap();
+    run(
+        &["judge", "--mode", "verifier"],
+        &[
+            ("--input", &samples),
+            ("--output", &dir.join("judgments.jsonl")),
+        ],
+    );
+    let search = run(
+        &[
+            "search",
+            "--mode",
+            "llm",
+            "--k",
+            "1",
+            "--judge-max-new-tokens",
+            "4",
+            "--branch",
+            "2",
+            "--max-depth",
+            "2",
+            "--refine-max-new-tokens",
+            "8",
+        ],
+        &[
+            ("--input", &dir.join("judgments.jsonl")),
+            ("--output", &dir.join("trees.jsonl")),
+            ("--model", &dir.join("model")),
+            ("--judge-plugin", &common::fixture("judge-flood")),
+        ],
+    );
+    let searched = stats(&search, "search");
+    assert_eq!(searched["tree_errors"], 1, "{searched}");
+    let trees = lines(&dir.join("trees.jsonl"));
+    let error = trees[0]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "plugin `judge-flood` returned an error from `judge-prompt`: returned 1000 messages of "
+        ),
+        "{error}"
+    );
+    assert_eq!(trees[0]["nodes"].as_array().unwrap().len(), 1);
+    assert!(trees[1]["error"].is_null(), "{}", trees[1]);
+    assert!(
+        trees[1]["nodes"].as_array().unwrap().len() > 1,
+        "{}",
+        trees[1]
+    );
+}

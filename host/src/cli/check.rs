@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::config;
-use crate::plugins::{Limits, PluginHost};
+use crate::plugins::PluginHost;
 
 #[derive(Args)]
 pub struct CheckArgs {
@@ -21,7 +21,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let (config, mut problems) = config::load_reporting(&args.config, &args.sets)?;
     if let Some(config) = config {
         let base = args.config.parent().map(PathBuf::from).unwrap_or_default();
-        let host = PluginHost::new(Limits::default())?;
+        let host = PluginHost::new(config.sandbox.limits())?;
         problems.extend(config::validate(&config, &base, &host));
     }
     if problems.is_empty() {

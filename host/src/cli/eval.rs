@@ -46,6 +46,10 @@ pub enum EvalCommand {
         /// Memory limit per plugin instance, in MiB (default: the sandbox's).
         #[arg(long, default_value_t = Limits::default().memory_bytes >> 20)]
         plugin_memory_mib: usize,
+        /// Time all of one plugin's calls may take together, in seconds (default: the
+        /// sandbox's per-stage budget).
+        #[arg(long, default_value_t = Limits::default().stage_time.as_secs_f64())]
+        plugin_stage_time_s: f64,
     },
 }
 
@@ -61,6 +65,7 @@ pub fn run(command: EvalCommand) -> anyhow::Result<ExitCode> {
             mut verifiers,
             plugin_timeout_ms,
             plugin_memory_mib,
+            plugin_stage_time_s,
         } => {
             if verifiers.is_empty() {
                 verifiers.push(builtin::default_for(World::Verifier)?);
@@ -68,6 +73,14 @@ pub fn run(command: EvalCommand) -> anyhow::Result<ExitCode> {
             let host = PluginHost::new(Limits {
                 call_timeout: std::time::Duration::from_millis(plugin_timeout_ms),
                 memory_bytes: plugin_memory_mib << 20,
+                stage_time: std::time::Duration::try_from_secs_f64(plugin_stage_time_s)
+                    .ok()
+                    .filter(|t| !t.is_zero())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--plugin-stage-time-s must be a positive number of seconds, not {plugin_stage_time_s}"
+                        )
+                    })?,
                 ..Limits::default()
             })?;
             let started = Instant::now();

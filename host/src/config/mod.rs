@@ -57,6 +57,55 @@ pub struct RunConfig {
     /// Roles whose generation runs on an OpenAI-compatible server instead of the embedded engine.
     #[serde(default)]
     pub servers: Servers,
+    /// The plugins' limits, where a run needs more than the defaults.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub sandbox: SandboxConfig,
+}
+
+/// `[sandbox]`: the limits every plugin runs under (README, "The sandbox"). The defaults are
+/// the sandbox's own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Longest one call may run, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// Most linear memory one instance may hold, in MiB.
+    pub memory_mib: usize,
+    /// Most time all of one plugin's calls may take together in one stage, in seconds.
+    pub stage_time_s: f64,
+}
+
+impl SandboxConfig {
+    /// The sandbox limits these settings ask for. Values that validation refuses (zero, not a
+    /// number) fall back to the defaults here, so that they are reported rather than panic.
+    pub fn limits(&self) -> crate::plugins::Limits {
+        let defaults = crate::plugins::Limits::default();
+        crate::plugins::Limits {
+            call_timeout: match self.call_timeout_ms {
+                0 => defaults.call_timeout,
+                ms => std::time::Duration::from_millis(ms),
+            },
+            memory_bytes: match self.memory_mib {
+                0 => defaults.memory_bytes,
+                mib => mib.saturating_mul(1 << 20),
+            },
+            stage_time: std::time::Duration::try_from_secs_f64(self.stage_time_s)
+                .ok()
+                .filter(|t| !t.is_zero())
+                .unwrap_or(defaults.stage_time),
+            ..defaults
+        }
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            call_timeout_ms: 1000,
+            memory_mib: 64,
+            stage_time_s: 300.0,
+        }
+    }
 }
 
 /// `[servers.actor]`, `[servers.refiner]`: see [`ServerConfig`].

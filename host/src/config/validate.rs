@@ -59,6 +59,25 @@ pub fn validate(config: &RunConfig, base: &Path, host: &PluginHost) -> Vec<Strin
         "iterations",
         "must be at least 1".into(),
     );
+    let sandbox = &config.sandbox;
+    check(
+        sandbox.call_timeout_ms >= 1,
+        "sandbox.call_timeout_ms",
+        "must be at least 1".into(),
+    );
+    check(
+        sandbox.memory_mib >= 1,
+        "sandbox.memory_mib",
+        "must be at least 1".into(),
+    );
+    check(
+        sandbox.stage_time_s.is_finite() && sandbox.stage_time_s > 0.0,
+        "sandbox.stage_time_s",
+        format!(
+            "must be a positive number of seconds, not {}",
+            sandbox.stage_time_s
+        ),
+    );
     check(
         config.device == "cpu" || config.device.starts_with("cuda"),
         "device",

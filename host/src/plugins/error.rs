@@ -8,9 +8,19 @@ use super::contract::{ManifestError, World};
 /// Which sandbox limit stopped a call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Limit {
-    Time { limit: Duration },
-    Memory { limit_bytes: usize },
-    Table { limit_elements: usize },
+    Time {
+        limit: Duration,
+    },
+    Memory {
+        limit_bytes: usize,
+    },
+    Table {
+        limit_elements: usize,
+    },
+    /// The summed time of the plugin's calls in one stage.
+    StageTime {
+        limit: Duration,
+    },
 }
 
 impl std::fmt::Display for Limit {
@@ -23,6 +33,11 @@ impl std::fmt::Display for Limit {
             Limit::Table { limit_elements } => {
                 write!(f, "table limit of {limit_elements} elements")
             }
+            Limit::StageTime { limit } => write!(
+                f,
+                "time budget of {} s for one stage (all its calls together)",
+                limit.as_secs_f64()
+            ),
         }
     }
 }

@@ -17,6 +17,8 @@ pub mod world_calls;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, types::ComponentItem};
 use wasmtime::{Config, Engine, Store};
@@ -118,6 +120,7 @@ impl PluginHost {
                 component,
                 pre,
                 info: None,
+                spent_nanos: AtomicU64::new(0),
             }),
         };
         let mut info = plugin.session().info()?;
@@ -218,6 +221,8 @@ struct PluginInner<B: Bindings> {
     component: Component,
     pre: B::Pre,
     info: Option<PluginInfo>,
+    /// Time spent in calls since the stage started, in nanoseconds (shared by every session).
+    spent_nanos: AtomicU64,
 }
 
 /// A compiled, pre-instantiated plugin of world `B`. Clone to share.
@@ -257,6 +262,16 @@ impl<B: Bindings> Plugin<B> {
     /// The exported functions of its role, as the compiled component declares them.
     pub fn exported_functions(&self) -> Vec<String> {
         exported_functions(&self.inner.component, &self.inner.engine, B::WORLD)
+    }
+
+    /// Start a new stage: the time budget ([`Limits::stage_time`]) counts from zero again.
+    pub fn start_stage(&self) {
+        self.inner.spent_nanos.store(0, Ordering::Relaxed);
+    }
+
+    /// Time its calls have taken in this stage.
+    pub fn stage_time_spent(&self) -> Duration {
+        Duration::from_nanos(self.inner.spent_nanos.load(Ordering::Relaxed))
     }
 
     /// A fresh instance for one unit of work.
@@ -313,6 +328,29 @@ impl<B: Bindings> Session<B> {
 
     /// Run one export under the limits. On any trap the instance is dropped.
     pub(crate) fn call<R>(
+        &mut self,
+        function: &str,
+        f: impl FnOnce(&B, &mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        let inner = self.plugin.inner.clone();
+        let spent = Duration::from_nanos(inner.spent_nanos.load(Ordering::Relaxed));
+        if spent >= inner.limits.stage_time {
+            return Err(PluginError::LimitExceeded {
+                plugin: inner.name.to_string(),
+                function: function.to_string(),
+                limit: Limit::StageTime {
+                    limit: inner.limits.stage_time,
+                },
+            });
+        }
+        let started = Instant::now();
+        let result = self.call_within_limits(function, f);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        inner.spent_nanos.fetch_add(nanos, Ordering::Relaxed);
+        result
+    }
+
+    fn call_within_limits<R>(
         &mut self,
         function: &str,
         f: impl FnOnce(&B, &mut Store<PluginState>) -> wasmtime::Result<R>,

@@ -19,6 +19,9 @@ pub struct Limits {
     pub call_timeout: Duration,
     /// Most table elements an instance may hold.
     pub table_elements: usize,
+    /// Most time all of one plugin's calls may take together in one stage (a command, or a
+    /// stage of `run`): many calls each under the per-call limit cannot stall a stage for long.
+    pub stage_time: Duration,
 }
 
 impl Default for Limits {
@@ -27,6 +30,7 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             call_timeout: Duration::from_secs(1),
             table_elements: 100_000,
+            stage_time: Duration::from_secs(300),
         }
     }
 }
@@ -223,9 +227,16 @@ pub(crate) fn classify(
         Some(trap) => PluginError::Trapped {
             plugin,
             function,
-            reason: match &state.last_panic {
-                Some(panic) => format!("{} ({trap})", printable(panic, MAX_PLUGIN_TEXT)),
-                None => trap.to_string(),
+            reason: match (&state.last_panic, trap) {
+                (Some(panic), _) => format!("{} ({trap})", printable(panic, MAX_PLUGIN_TEXT)),
+                // Rust and C guests keep their stack in linear memory below their data; a
+                // recursion too deep for it runs off the bottom, which the engine can only see
+                // as an access out of bounds.
+                (None, Trap::MemoryOutOfBounds) => format!(
+                    "{trap} (in a plugin built from Rust or C, usually its stack overflowing: \
+                     recursion too deep for the stack in its linear memory)"
+                ),
+                (None, _) => trap.to_string(),
             },
         },
         None => PluginError::Trapped {

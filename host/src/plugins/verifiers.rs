@@ -19,6 +19,16 @@ pub struct Verifiers {
 }
 
 impl Verifiers {
+    /// Start a stage for every verifier (see [`crate::plugins::Plugin::start_stage`]).
+    pub fn start_stage(&self) {
+        for plugin in &self.plugins {
+            plugin.start_stage();
+        }
+        for repairer in self.repairers.iter().flatten() {
+            repairer.start_stage();
+        }
+    }
+
     /// Load `paths`; an instruction id offered by two plugins is an error.
     pub fn load(host: &PluginHost, paths: &[PathBuf]) -> anyhow::Result<Verifiers> {
         let mut plugins = Vec::new();

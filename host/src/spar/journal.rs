@@ -11,16 +11,32 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
-use super::search::{Child, ExpandRequest, Expander};
+use super::search::{Child, ExpandRequest, Expanded, Expander};
 use crate::storage::PartialLog;
 
 #[derive(Serialize, Deserialize)]
 struct Round {
     /// (tree, node, count) of each request, to detect a journal from a different search.
     requests: Vec<(usize, u32, u32)>,
+    /// Each request's children (none for a request a plugin faulted on).
     children: Vec<Vec<Child>>,
     /// Unparseable refinements the round's generation produced (for the stats).
     unparsed: usize,
+    /// (request, error) of each request a plugin faulted on: its tree ended there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    faults: Vec<(usize, String)>,
+}
+
+impl Round {
+    fn outcomes(&self) -> Vec<Expanded> {
+        let mut outcomes: Vec<Expanded> = self.children.iter().cloned().map(Ok).collect();
+        for (request, fault) in &self.faults {
+            if let Some(outcome) = outcomes.get_mut(*request) {
+                *outcome = Err(fault.clone());
+            }
+        }
+        outcomes
+    }
 }
 
 pub struct JournaledExpander<'e> {
@@ -55,7 +71,7 @@ impl<'e> JournaledExpander<'e> {
 }
 
 impl Expander for JournaledExpander<'_> {
-    fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Vec<Child>>> {
+    fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Expanded>> {
         let plan: Vec<(usize, u32, u32)> = requests
             .iter()
             .map(|r| (r.tree, r.node.id, r.count))
@@ -70,19 +86,28 @@ impl Expander for JournaledExpander<'_> {
             }
             self.replayed += 1;
             self.replayed_unparsed += round.unparsed;
-            self.inner.remember(requests, &round.children);
-            return Ok(round.children);
+            let outcomes = round.outcomes();
+            self.inner.remember(requests, &outcomes);
+            return Ok(outcomes);
         }
         let before = self.inner.unparsed();
-        let children = self.inner.expand(requests)?;
+        let outcomes = self.inner.expand(requests)?;
         let round = Round {
             requests: plan,
-            children,
+            children: outcomes
+                .iter()
+                .map(|o| o.clone().unwrap_or_default())
+                .collect(),
             unparsed: self.inner.unparsed() - before,
+            faults: outcomes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, o)| o.as_ref().err().map(|f| (i, f.clone())))
+                .collect(),
         };
         self.log.append(std::slice::from_ref(&round))?;
         crate::failpoint::hit("search-round");
-        Ok(round.children)
+        Ok(outcomes)
     }
 
     fn unparsed(&self) -> usize {

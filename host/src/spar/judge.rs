@@ -10,7 +10,7 @@ use crate::backend::sampler::{ChatSampler, SampleSettings, seed_of};
 use crate::engine::chat_template::Message;
 use crate::plugins::bindings::judge::Judge as JudgeWorld;
 use crate::plugins::verifiers::{VerifierSessions, Verifiers};
-use crate::plugins::{JudgePlugin, Session};
+use crate::plugins::{JudgePlugin, PluginError, Session};
 
 pub use crate::config::JudgeMode;
 pub use crate::records::{Constraint, Judgment, Votes};
@@ -34,6 +34,9 @@ pub struct JudgeStats {
     pub truncated_judgments: usize,
     /// Split votes judged again (each re-sample of all k counts once).
     pub tie_resamples: usize,
+    /// Items a judge or verifier plugin faulted on (each failed alone, its error logged).
+    #[serde(default)]
+    pub plugin_faults: usize,
 }
 
 pub struct Judger<'a> {
@@ -132,8 +135,23 @@ impl<'a> Judger<'a> {
             .insert((instruction.to_string(), response.to_string()), judgment);
     }
 
-    /// Judge every item; one generation batch for all LLM judgments.
+    /// Judge every item; one generation batch for all LLM judgments. A plugin fault on any
+    /// item fails the whole call (see [`Self::judge_each`] to keep the others).
     pub fn judge(&mut self, items: &[JudgeItem]) -> anyhow::Result<Vec<Judgment>> {
+        self.judge_each(items)?
+            .into_iter()
+            .map(|j| j.map_err(anyhow::Error::msg))
+            .collect()
+    }
+
+    /// Judge every item, one generation batch for all LLM judgments. A plugin that faults on
+    /// an item (a trap, a limit, a refused value from the judge or a verifier) fails that item
+    /// only, with the error naming the plugin and the function; the others are judged.
+    /// Failures of generation itself fail the call.
+    pub fn judge_each(
+        &mut self,
+        items: &[JudgeItem],
+    ) -> anyhow::Result<Vec<Result<Judgment, String>>> {
         let keys: Vec<(String, String)> = items
             .iter()
             .map(|i| (i.instruction.clone(), i.response.clone()))
@@ -149,18 +167,27 @@ impl<'a> Judger<'a> {
                 self.stats.cache_hits += 1;
             }
         }
+        if self.mode != JudgeMode::Llm && todo.iter().any(|&i| items[i].constraints.is_empty()) {
+            anyhow::bail!(
+                "verifier judging needs constraints (instruction_id_list/kwargs) on every prompt"
+            );
+        }
+        // Faults are not cached: a later call judges the item afresh.
+        let mut faults: HashMap<usize, String> = HashMap::new();
         let llm = if self.mode == JudgeMode::Verifier {
             HashMap::new()
         } else {
-            self.llm_judgments(items, &todo)?
+            self.llm_judgments(items, &todo, &mut faults)?
         };
         for &i in &todo {
+            if faults.contains_key(&i) {
+                continue;
+            }
             let item = &items[i];
-            let judgment = match self.mode {
-                JudgeMode::Llm => llm[&i].clone(),
-                JudgeMode::Verifier => self.verifier_judgment(item)?,
-                JudgeMode::Hybrid => {
-                    let checks = self.verifier_judgment(item)?;
+            let checked = match self.mode {
+                JudgeMode::Llm => Ok(llm[&i].clone()),
+                JudgeMode::Verifier => self.verifier_judgment(item),
+                JudgeMode::Hybrid => self.verifier_judgment(item).map(|checks| {
                     let model = &llm[&i];
                     let passes = checks.verdict == Some(true);
                     Judgment {
@@ -177,12 +204,28 @@ impl<'a> Judger<'a> {
                             format!("{}\n\n{}", checks.critique, model.critique)
                         },
                     }
-                }
+                }),
             };
-            self.stats.judged += 1;
-            self.cache.insert(keys[i].clone(), judgment);
+            match checked {
+                Ok(judgment) => {
+                    self.stats.judged += 1;
+                    self.cache.insert(keys[i].clone(), judgment);
+                }
+                Err(fault) => {
+                    faults.insert(i, fault.to_string());
+                }
+            }
         }
-        Ok(keys.iter().map(|k| self.cache[k].clone()).collect())
+        self.stats.plugin_faults += faults.len();
+        let fault_of: HashMap<&(String, String), &String> =
+            faults.iter().map(|(&i, f)| (&keys[i], f)).collect();
+        Ok(keys
+            .iter()
+            .map(|k| match self.cache.get(k) {
+                Some(judgment) => Ok(judgment.clone()),
+                None => Err(fault_of[k].clone()),
+            })
+            .collect())
     }
 
     /// LLM judgments of `todo`: k sampled verdicts each. A split vote (as many Yes as No, at
@@ -193,6 +236,7 @@ impl<'a> Judger<'a> {
         &mut self,
         items: &[JudgeItem],
         todo: &[usize],
+        faults: &mut HashMap<usize, String>,
     ) -> anyhow::Result<HashMap<usize, Judgment>> {
         let mut out = HashMap::new();
         let mut pending: Vec<usize> = todo.to_vec();
@@ -201,7 +245,7 @@ impl<'a> Judger<'a> {
                 break;
             }
             let mut split = Vec::new();
-            for (i, judgment) in self.llm_round(items, &pending, attempt)? {
+            for (i, judgment) in self.llm_round(items, &pending, attempt, faults)? {
                 let tie = judgment.verdict.is_none() && judgment.votes.yes > 0;
                 if tie && attempt < self.tie_resamples {
                     self.stats.tie_resamples += 1;
@@ -222,18 +266,23 @@ impl<'a> Judger<'a> {
         items: &[JudgeItem],
         todo: &[usize],
         attempt: usize,
+        faults: &mut HashMap<usize, String>,
     ) -> anyhow::Result<Vec<(usize, Judgment)>> {
         let sampler = self.sampler.expect("checked in new");
         let mut jobs = Vec::with_capacity(todo.len() * self.k);
         let round = format!("tie-{attempt}");
+        let mut prompted = Vec::with_capacity(todo.len());
         for &i in todo {
             let item = &items[i];
-            let messages: Vec<Message> = self
-                .judge
-                .judge_prompt(&item.instruction, &item.response)?
-                .into_iter()
-                .map(Message::from)
-                .collect();
+            let messages: Vec<Message> =
+                match self.judge.judge_prompt(&item.instruction, &item.response) {
+                    Ok(messages) => messages.into_iter().map(Message::from).collect(),
+                    Err(fault) => {
+                        faults.insert(i, fault.to_string());
+                        continue;
+                    }
+                };
+            prompted.push(i);
             for j in 0..self.k {
                 let j = j.to_string();
                 let mut parts = vec!["judge", &item.instruction, &item.response, &j];
@@ -247,13 +296,19 @@ impl<'a> Judger<'a> {
         self.stats.llm_samples += outputs.len();
         self.stats.truncated_judgments += outputs.iter().filter(|o| o.truncated()).count();
         let texts: Vec<String> = outputs.into_iter().map(|o| o.text).collect();
-        let mut out = Vec::with_capacity(todo.len());
-        for (n, &i) in todo.iter().enumerate() {
+        let mut out = Vec::with_capacity(prompted.len());
+        'items: for (n, &i) in prompted.iter().enumerate() {
             let samples = &texts[n * self.k..(n + 1) * self.k];
             let mut votes = Votes::default();
             let mut parsed = Vec::with_capacity(samples.len());
             for text in samples {
-                let verdict = self.judge.parse_judgment(text)?;
+                let verdict = match self.judge.parse_judgment(text) {
+                    Ok(verdict) => verdict,
+                    Err(fault) => {
+                        faults.insert(i, fault.to_string());
+                        continue 'items;
+                    }
+                };
                 match verdict {
                     Some(true) => votes.yes += 1,
                     Some(false) => votes.no += 1,
@@ -296,14 +351,9 @@ impl<'a> Judger<'a> {
 
     /// The strict verifier checks as a judgment, with a critique naming what failed: plain text
     /// with no verdict line, since the host knows no judge plugin's format; the judge plugin's
-    /// `refine-prompt` puts it into its own.
-    fn verifier_judgment(&mut self, item: &JudgeItem) -> anyhow::Result<Judgment> {
+    /// `refine-prompt` puts it into its own. The item has constraints (checked by the caller).
+    fn verifier_judgment(&mut self, item: &JudgeItem) -> Result<Judgment, PluginError> {
         let sessions = self.verifiers.as_mut().expect("checked in new");
-        if item.constraints.is_empty() {
-            anyhow::bail!(
-                "verifier judging needs constraints (instruction_id_list/kwargs) on every prompt"
-            );
-        }
         let mut passed = 0usize;
         let mut failures = Vec::new();
         for c in &item.constraints {

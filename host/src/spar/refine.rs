@@ -6,7 +6,7 @@
 
 use super::judge::{Constraint, JudgeItem, Judger, Judgment};
 use super::repair::{RefineMode, repair_response};
-use super::search::{Child, ExpandRequest, Expander, Votes};
+use super::search::{Child, ExpandRequest, Expanded, Expander, Votes};
 use crate::backend::Generated;
 use crate::backend::sampler::{ChatSampler, SampleSettings, seed_of};
 use crate::engine::chat_template::Message;
@@ -38,18 +38,25 @@ pub struct Refiner<'s, 'j, 'a> {
 }
 
 impl Expander for Refiner<'_, '_, '_> {
-    fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Vec<Child>>> {
+    fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Expanded>> {
+        // A plugin fault on a request (its refine prompt, its repair, parsing or judging one of
+        // its children) fails that request alone, and the search ends its tree.
+        let mut faults: Vec<Option<String>> = vec![None; requests.len()];
         // Each requested child is a slot, re-sampled until it parses or the retries run out.
         let mut prompts = Vec::with_capacity(requests.len());
-        for r in requests {
-            let messages: Vec<Message> = self
-                .judger
-                .judge_session()
-                .refine_prompt(&r.root.instruction, &r.node.response, &r.node.critique)?
-                .into_iter()
-                .map(Message::from)
-                .collect();
-            prompts.push(messages);
+        for (i, r) in requests.iter().enumerate() {
+            let prompt = self.judger.judge_session().refine_prompt(
+                &r.root.instruction,
+                &r.node.response,
+                &r.node.critique,
+            );
+            prompts.push(match prompt {
+                Ok(messages) => messages.into_iter().map(Message::from).collect(),
+                Err(fault) => {
+                    faults[i] = Some(fault.to_string());
+                    Vec::new()
+                }
+            });
         }
         // Per slot: the parsed refinement and the generation it came from; a slot that never
         // gave a complete, parseable refinement keeps its last generation (for the record)
@@ -65,9 +72,19 @@ impl Expander for Refiner<'_, '_, '_> {
                 .as_mut()
                 .ok_or_else(|| anyhow::anyhow!("refining by repair needs verifier plugins"))?;
             for (i, r) in requests.iter().enumerate() {
+                if faults[i].is_some() {
+                    continue;
+                }
                 let constraints = &self.constraints[r.tree];
                 let fixed =
-                    repair_response(sessions, constraints, &r.root.instruction, &r.node.response)?;
+                    repair_response(sessions, constraints, &r.root.instruction, &r.node.response);
+                let fixed = match fixed {
+                    Ok(fixed) => fixed,
+                    Err(fault) => {
+                        faults[i] = Some(format!("{fault:#}"));
+                        continue;
+                    }
+                };
                 match fixed {
                     Some(fixed) if r.count > 0 => {
                         self.repaired_children += 1;
@@ -89,7 +106,7 @@ impl Expander for Refiner<'_, '_, '_> {
             .iter()
             .enumerate()
             .flat_map(|(i, r)| (0..r.count).map(move |s| (i, s)))
-            .filter(|&(i, s)| llm && parsed[i][s as usize].is_none())
+            .filter(|&(i, s)| llm && faults[i].is_none() && parsed[i][s as usize].is_none())
             .collect();
         for attempt in 0..=self.retries {
             if pending.is_empty() {
@@ -115,7 +132,16 @@ impl Expander for Refiner<'_, '_, '_> {
             let outputs = self.sampler.sample(&jobs, &self.settings)?;
             let mut still = Vec::new();
             for (&(i, slot), output) in pending.iter().zip(outputs) {
-                let refined = self.judger.judge_session().parse_refinement(&output.text)?;
+                if faults[i].is_some() {
+                    continue;
+                }
+                let refined = match self.judger.judge_session().parse_refinement(&output.text) {
+                    Ok(refined) => refined,
+                    Err(fault) => {
+                        faults[i] = Some(fault.to_string());
+                        continue;
+                    }
+                };
                 match refined {
                     None => self.unparsed_refinements += 1,
                     // A reply the token limit cut may hold a cut refinement that passes by
@@ -133,7 +159,11 @@ impl Expander for Refiner<'_, '_, '_> {
         }
         // Judge every parsed child in one batch.
         let mut items = Vec::new();
+        let mut owners = Vec::new();
         for (i, r) in requests.iter().enumerate() {
+            if faults[i].is_some() {
+                continue;
+            }
             for refined in parsed[i]
                 .iter()
                 .flatten()
@@ -144,13 +174,34 @@ impl Expander for Refiner<'_, '_, '_> {
                     response: refined.clone(),
                     constraints: self.constraints[r.tree].clone(),
                 });
+                owners.push(i);
             }
         }
-        let mut judgments = self.judger.judge(&items)?.into_iter();
+        let judged = self.judger.judge_each(&items)?;
+        for (&i, judgment) in owners.iter().zip(&judged) {
+            if let Err(fault) = judgment
+                && faults[i].is_none()
+            {
+                faults[i] = Some(fault.clone());
+            }
+        }
+        // The judgments of requests that did not fault, in order (a faulted request's other
+        // children are not used).
+        let mut judgments = owners
+            .iter()
+            .zip(judged)
+            .filter(|(i, _)| faults[**i].is_none())
+            .map(|(_, j)| j.expect("faulted requests were filtered out"))
+            .collect::<Vec<_>>()
+            .into_iter();
         Ok(parsed
             .into_iter()
-            .map(|slots| {
-                slots
+            .zip(faults)
+            .map(|(slots, fault)| {
+                if let Some(fault) = fault {
+                    return Err(fault);
+                }
+                Ok(slots
                     .into_iter()
                     .map(|refined| match refined {
                         Some((Some(response), output, repaired)) => {
@@ -196,7 +247,7 @@ impl Expander for Refiner<'_, '_, '_> {
                             repaired: false,
                         },
                     })
-                    .collect()
+                    .collect())
             })
             .collect())
     }
@@ -205,9 +256,9 @@ impl Expander for Refiner<'_, '_, '_> {
         self.unparsed_refinements
     }
 
-    fn remember(&mut self, requests: &[ExpandRequest<'_>], children: &[Vec<Child>]) {
+    fn remember(&mut self, requests: &[ExpandRequest<'_>], children: &[Expanded]) {
         for (r, kids) in requests.iter().zip(children) {
-            for child in kids {
+            for child in kids.iter().flatten() {
                 if let Some(response) = &child.response {
                     self.judger.remember(
                         &r.root.instruction,

@@ -54,10 +54,15 @@ pub struct Child {
     pub repaired: bool,
 }
 
+/// One request's outcome: exactly `count` children, or why a plugin fault (the judge's or a
+/// verifier's, on this request's prompt or children) ends the request's tree.
+pub type Expanded = Result<Vec<Child>, String>;
+
 /// Generates and judges refinements, a whole round at a time.
 pub trait Expander {
-    /// One `Vec` of exactly `count` children per request, in order.
-    fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Vec<Child>>>;
+    /// One outcome per request, in order. An error fails the whole round (generation itself
+    /// failed); a plugin fault fails only its request.
+    fn expand(&mut self, requests: &[ExpandRequest<'_>]) -> anyhow::Result<Vec<Expanded>>;
 
     /// Refinements so far that could not be parsed (re-sampled or failed), for the stats.
     fn unparsed(&self) -> usize {
@@ -66,7 +71,7 @@ pub trait Expander {
 
     /// Learn from a round answered elsewhere (a resumed search's journal), so that later rounds
     /// behave as if this expander had produced it (e.g. its judgment cache).
-    fn remember(&mut self, _requests: &[ExpandRequest<'_>], _children: &[Vec<Child>]) {}
+    fn remember(&mut self, _requests: &[ExpandRequest<'_>], _children: &[Expanded]) {}
 }
 
 /// What the search did, for the stats line and the benchmark.
@@ -223,7 +228,7 @@ pub fn search(
                 && children
                     .iter()
                     .zip(&requests)
-                    .all(|(c, r)| c.len() == r.count as usize),
+                    .all(|(c, r)| c.as_ref().map_or(true, |c| c.len() == r.count as usize)),
             "expander returned the wrong number of children"
         );
         let plan: Vec<(usize, u32, u32)> = requests
@@ -231,10 +236,23 @@ pub fn search(
             .map(|r| (r.tree, r.node.id, r.node.depth))
             .collect();
         stats.rounds += 1;
-        stats.batch_sizes.push(children.iter().map(Vec::len).sum());
+        stats
+            .batch_sizes
+            .push(children.iter().flatten().map(Vec::len).sum());
         stats.nodes_expanded += plan.len();
         for ((t, parent, depth), kids) in plan.into_iter().zip(children) {
             let entry = &mut active[t];
+            let kids = match kids {
+                Ok(kids) => kids,
+                // The tree's other requests this round keep their children (nothing is lost),
+                // but the tree ends here.
+                Err(fault) => {
+                    if !entry.done {
+                        end_with_error(entry, &fault);
+                    }
+                    continue;
+                }
+            };
             for child in kids {
                 let record = NodeRecord {
                     id: entry.tree.nodes.len() as u32,

@@ -42,16 +42,22 @@ pub fn run(
     let run = plan::Run::open(config_path, sets, force)?;
     let mut actor = run.initial_model(Role::Actor);
     let mut refiner = run.initial_model(Role::Refiner);
+    run.start_stage();
     let baseline = evaluate::evaluate(&run, 0, &actor, &run.dir.join("baseline-eval.jsonl"))?;
     (actor, refiner) = training::init(&run, actor, refiner)?;
     for iteration in 1..=run.config.iterations {
         let dir = run.dir.join(format!("iter-{iteration}"));
         std::fs::create_dir_all(&dir)?;
+        // Each stage gets the plugins' whole time budget.
+        run.start_stage();
         stages::actor_samples(&run, iteration, &dir, &actor)?;
+        run.start_stage();
         stages::judge_and_search(&run, iteration, &dir, &refiner)?;
+        run.start_stage();
         stages::pairs(&run, iteration, &dir)?;
         actor = training::dpo(&run, iteration, &dir, &actor)?;
         refiner = training::rft(&run, iteration, &dir, &refiner)?;
+        run.start_stage();
         let after = evaluate::evaluate(&run, iteration, &actor, &dir.join("eval.jsonl"))?;
         on_iteration(IterationDone {
             run_dir: &run.dir,

@@ -12,7 +12,7 @@ use crate::config::{self, RunConfig, ServerConfig};
 use crate::engine::loader::{self, LoadedModel};
 use crate::engine::model::Transformer;
 use crate::plugins::verifiers::Verifiers;
-use crate::plugins::{FilterPlugin, JudgePlugin, Limits, PluginHost, SearchPlugin, World, builtin};
+use crate::plugins::{FilterPlugin, JudgePlugin, PluginHost, SearchPlugin, World, builtin};
 use crate::spar::judge::{JudgeMode, Judger};
 use crate::storage::MetricsLog;
 
@@ -69,7 +69,7 @@ impl Run {
     pub fn open(config_path: &Path, sets: &[String], force: bool) -> anyhow::Result<Run> {
         let config = config::load(config_path, sets)?;
         let base = config_path.parent().map(PathBuf::from).unwrap_or_default();
-        let host = PluginHost::new(Limits::default())?;
+        let host = PluginHost::new(config.sandbox.limits())?;
         let problems = config::validate(&config, &base, &host);
         if !problems.is_empty() {
             bail!("{}: {}", config_path.display(), problems.join("; "));
@@ -129,6 +129,21 @@ impl Run {
             filters,
             eval_verifiers,
         })
+    }
+
+    /// Start a stage: every plugin's time budget for one stage counts from zero again.
+    pub fn start_stage(&self) {
+        self.judge.start_stage();
+        self.strategy.start_stage();
+        for (filter, _) in &self.filters {
+            filter.start_stage();
+        }
+        for verifiers in [&self.verifiers, &self.eval_verifiers]
+            .into_iter()
+            .flatten()
+        {
+            verifiers.start_stage();
+        }
     }
 
     /// A session of the judge plugin, for its prompts (the refiner's training data).
