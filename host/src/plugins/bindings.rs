@@ -1,4 +1,5 @@
-//! Typed bindings generated from `wit/`, one module per world. The shared `types` and `host`
+//! Typed bindings generated from `wit/` (and the test-only world in `tests/wit/`), one module
+//! per world. The shared `types` and `host`
 //! interfaces are generated once (in `base`) and reused by every world.
 
 use wasmtime::Store;
@@ -16,9 +17,12 @@ pub mod base {
 
 macro_rules! world_bindings {
     ($module:ident, $world_name:literal, $bindings:ident, $pre:ident, $world:expr, $iface:ident) => {
+        world_bindings!("../wit", $module, $world_name, $bindings, $pre, $world, $iface);
+    };
+    ($path:literal, $module:ident, $world_name:literal, $bindings:ident, $pre:ident, $world:expr, $iface:ident) => {
         pub mod $module {
             wasmtime::component::bindgen!({
-                path: "../wit",
+                path: $path,
                 world: $world_name,
                 with: {
                     "spar:plugins/types": crate::plugins::bindings::base::spar::plugins::types,
@@ -103,7 +107,10 @@ world_bindings!(
     World::PairFilter,
     spar_plugins_filter_api
 );
+// The test-only world, outside the product contract (`tests/wit/`: the contract's `types.wit`
+// and `conformance.wit`), so the host's tests and a guest toolchain can be checked together.
 world_bindings!(
+    "../tests/wit",
     conformance,
     "conformance",
     Conformance,

@@ -40,7 +40,6 @@ pub use base::spar::plugins::types::{Message, PluginInfo};
 mod log;
 pub use log::{Level, log};
 
-pub mod conformance;
 pub mod filter;
 pub mod judge;
 pub mod search;
