@@ -728,6 +728,7 @@ fn actor_samples_train_the_refiner_only_when_their_votes_disagreed() {
             } else {
                 String::new()
             },
+            fault: None,
         },
     };
     let samples = [
@@ -894,4 +895,50 @@ fn a_judge_fault_ends_its_tree_not_the_search() {
         "{}",
         trees[1]
     );
+}
+
+/// In the judge step too, a plugin fault on one sample leaves only that sample unjudged: its
+/// verdict is null and its record says why; the other samples are judged and the step succeeds.
+#[test]
+fn a_judge_fault_leaves_its_sample_unjudged_not_the_step() {
+    let dir = common::scratch("self-play-judge-step-fault");
+    tiny::write_hf_dir(&dir.join("model"), &long_context()).unwrap();
+    let samples = dir.join("samples.jsonl");
+    std::fs::write(
+        &samples,
+        "{\"id\": \"a\", \"prompt\": \"many\", \"response\": \"r\"}\n\
+         {\"id\": \"b\", \"prompt\": \"Say hi.\", \"response\": \"hi\"}\n",
+    )
+    .unwrap();
+    let judge = run(
+        &[
+            "judge",
+            "--mode",
+            "llm",
+            "--k",
+            "1",
+            "--judge-max-new-tokens",
+            "4",
+        ],
+        &[
+            ("--input", &samples),
+            ("--output", &dir.join("judgments.jsonl")),
+            ("--model", &dir.join("model")),
+            ("--judge-plugin", &common::fixture("judge-flood")),
+        ],
+    );
+    let judged = stats(&judge, "judge");
+    assert_eq!(judged["plugin_faults"], 1, "{judged}");
+    assert_eq!(judged["samples"], 2, "{judged}");
+    let records = lines(&dir.join("judgments.jsonl"));
+    assert!(records[0]["verdict"].is_null());
+    assert!(
+        records[0]["fault"]
+            .as_str()
+            .unwrap()
+            .starts_with("plugin `judge-flood` returned an error from `judge-prompt`: "),
+        "{}",
+        records[0]
+    );
+    assert!(records[1].get("fault").is_none(), "{}", records[1]);
 }

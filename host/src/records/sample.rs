@@ -97,6 +97,11 @@ pub struct Judgment {
     pub votes: Votes,
     /// A critique that agrees with the verdict.
     pub critique: String,
+    /// Why no judgment could be made: a judge or verifier plugin faulted on this item (its
+    /// error, naming the plugin and the function). The verdict is then `None`, so the sample is
+    /// used neither as a negative nor as a positive; the judge stage counts these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 impl Validate for Sample {

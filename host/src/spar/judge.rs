@@ -203,6 +203,7 @@ impl<'a> Judger<'a> {
                         } else {
                             format!("{}\n\n{}", checks.critique, model.critique)
                         },
+                        fault: None,
                     }
                 }),
             };
@@ -343,6 +344,7 @@ impl<'a> Judger<'a> {
                     verdict,
                     votes,
                     critique,
+                    fault: None,
                 },
             ));
         }
@@ -382,6 +384,7 @@ impl<'a> Judger<'a> {
             verdict: Some(all),
             votes: Votes::default(),
             critique,
+            fault: None,
         })
     }
 }

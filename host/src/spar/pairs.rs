@@ -217,6 +217,7 @@ mod tests {
                 verdict: Some(pass),
                 votes: Votes::default(),
                 critique: String::new(),
+                fault: None,
             },
         }
     }

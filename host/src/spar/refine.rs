@@ -268,6 +268,7 @@ impl Expander for Refiner<'_, '_, '_> {
                             verdict: child.verdict,
                             votes: child.votes,
                             critique: child.critique.clone(),
+                            fault: None,
                         },
                     );
                 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 use super::journal::JournaledExpander;
-use super::judge::{JudgeItem, Judger};
+use super::judge::{JudgeItem, Judger, Judgment, Votes};
 use super::pairs::{build_pairs, cap_pairs, filter_pairs, independent_pairs, pair_texts};
 use super::refine::Refiner;
 use super::repair::RefineMode;
@@ -46,11 +46,25 @@ pub fn judge_samples(
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let judgments = judger.judge(&items)?;
+    // A plugin fault on one sample leaves that sample unjudged (its verdict `None`, the error
+    // kept in `fault`), never the others.
+    let judgments = judger.judge_each(&items)?;
     let records: Vec<JudgedSample> = samples
         .into_iter()
         .zip(judgments)
-        .map(|(sample, judgment)| JudgedSample { sample, judgment })
+        .map(|(sample, judgment)| {
+            let judgment = judgment.unwrap_or_else(|fault| {
+                tracing::warn!("sample {}: not judged: {fault}", sample.id);
+                Judgment {
+                    value: 0.0,
+                    verdict: None,
+                    votes: Votes::default(),
+                    critique: String::new(),
+                    fault: Some(fault),
+                }
+            });
+            JudgedSample { sample, judgment }
+        })
         .collect();
     let stats = judge_stats(&records, judger);
     Ok((records, stats))
@@ -78,6 +92,10 @@ pub fn finish_stats<'a>(samples: impl Iterator<Item = &'a Sample>) -> Value {
 /// The judge stage's stats line over its records.
 pub fn judge_stats(records: &[JudgedSample], judger: &Judger<'_>) -> Value {
     let count = |v: Option<bool>| records.iter().filter(|r| r.judgment.verdict == v).count();
+    let faults = records
+        .iter()
+        .filter(|r| r.judgment.fault.is_some())
+        .count();
     let truncated = |v: Option<bool>| {
         records
             .iter()
@@ -96,7 +114,8 @@ pub fn judge_stats(records: &[JudgedSample], judger: &Judger<'_>) -> Value {
         "cache_hits": judger.stats.cache_hits,
         "passed": count(Some(true)),
         "negatives": count(Some(false)),
-        "ties_dropped": count(None),
+        "ties_dropped": count(None) - faults,
+        "plugin_faults": faults,
         "pass_rate": if records.is_empty() { 0.0 } else { count(Some(true)) as f64 / records.len() as f64 },
         "llm_samples": judger.stats.llm_samples,
         "unparsed_verdicts": judger.stats.unparsed_verdicts,
@@ -396,6 +415,7 @@ mod tests {
                 verdict: Some(false),
                 votes: Votes::default(),
                 critique: String::new(),
+                fault: None,
             },
         }
     }
