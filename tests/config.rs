@@ -356,3 +356,44 @@ fn the_sandbox_limits_are_configurable_and_checked() {
     let defaults = spar_host::config::SandboxConfig::default().limits();
     assert_eq!(defaults, spar_host::plugins::Limits::default());
 }
+
+/// `[dpo.lora]` / `[sft.lora]` turn on LoRA; what the trainer cannot honour is named by key.
+#[test]
+fn lora_sections_are_read_and_checked() {
+    let dir = setup("config-lora");
+    let good = format!(
+        "{GOOD}\n[dpo.lora]\nrank = 16\nalpha = 32.0\ntarget_modules = [\"q_proj\", \"v_proj\"]\n"
+    );
+    assert_eq!(
+        check(&dir, &good, &[]).0,
+        0,
+        "{}",
+        check(&dir, &good, &[]).1
+    );
+    let bad = format!(
+        "{GOOD}\n[dpo.lora]\nrank = 8\ndropout = 0.05\n\n[sft.lora]\nrank = 4\nalpha = 0.0\ntarget_modules = [\"qproj\"]\n"
+    );
+    let (code, text) = check(&dir, &bad, &[]);
+    assert_eq!(code, 1, "{text}");
+    for line in [
+        "config.toml: dpo.lora.dropout: LoRA dropout is not supported (training is deterministic and resumes exactly); set 0, not 0.05",
+        "config.toml: sft.lora.alpha: must be positive, not 0",
+        "config.toml: sft.lora.target_modules: unknown layer `qproj` (known: all-linear, q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)",
+        "3 problems",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "{line:?} missing:\n{text}"
+        );
+    }
+    let config: spar_host::config::RunConfig = toml::from_str(&good).unwrap();
+    let settings = config.dpo.train_config(0, Default::default()).lora.unwrap();
+    assert_eq!((settings.rank, settings.alpha), (16, 32.0));
+    assert!(
+        config
+            .sft
+            .train_config(0, Default::default())
+            .lora
+            .is_none()
+    );
+}

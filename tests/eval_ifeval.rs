@@ -264,7 +264,19 @@ fn a_ten_megabyte_response_gets_a_verdict_through_the_plugin() {
         "{\"key\": 5, \"prompt\": \"P\", \"instruction_id_list\": [\"punctuation:no_comma\", \"length_constraints:number_words\"], \"kwargs\": [{}, {\"num_words\": 50, \"relation\": \"less than\"}]}\n",
         &format!("{{\"prompt\": \"P\", \"response\": \"{response}\"}}\n"),
     );
-    let output = eval(&input, &responses, &out, &[plugin("verifier-ifeval")]);
+    // Counting 2.3 M words takes a few hundred ms of one call: more time per call than the
+    // default second, so a loaded test machine does not turn the verdict into a time-out.
+    let output = spar_host()
+        .args(["eval", "ifeval", "--plugin-timeout-ms", "10000", "--input"])
+        .arg(&input)
+        .arg("--responses")
+        .arg(&responses)
+        .arg("--output")
+        .arg(&out)
+        .arg("--verifier")
+        .arg(plugin("verifier-ifeval"))
+        .output()
+        .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     let strict = std::fs::read_to_string(out.join("eval_results_strict.jsonl")).unwrap();
     assert!(strict.starts_with(

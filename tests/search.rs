@@ -241,6 +241,105 @@ fn greedy_refines_the_last_parsed_node_after_a_failed_refinement() {
     assert_eq!(trees[0].nodes.iter().filter(|n| !n.valid).count(), 3);
 }
 
+/// Beam keeps the best open nodes of every level: when "ra"'s children disappoint, it backs up
+/// to "rb" from the level before, where BFS (same width) only goes deeper under "ra".
+#[test]
+fn beam_expands_the_best_open_nodes_of_any_level() {
+    let values = [("ra", 0.3), ("rb", 0.2), ("rba", 0.6)];
+    let mut script = Scripted::new(&values);
+    let (trees, stats) = search(
+        &strategy("search-beam"),
+        &[root("r")],
+        params(2, 1, 3, 100),
+        &mut script,
+    )
+    .unwrap();
+    assert_eq!(script.rounds, vec![vec!["r"], vec!["ra"], vec!["rb"]]);
+    assert_eq!(chosen_text(&trees[0]), Some("rba"));
+    assert!(trees[0].solved);
+    assert_eq!(stats.batch_sizes, vec![2, 2, 2]);
+
+    let mut bfs = Scripted::new(&values);
+    let (trees, _) = search(
+        &strategy("search-bfs"),
+        &[root("r")],
+        params(2, 1, 3, 100),
+        &mut bfs,
+    )
+    .unwrap();
+    assert_eq!(bfs.rounds, vec![vec!["r"], vec!["ra"], vec!["raa"]]);
+    assert!(!trees[0].solved);
+
+    // A wider beam expands several nodes a round; nodes at max depth are never expanded.
+    let mut wide = Scripted::new(&values);
+    let (trees, _) = search(
+        &strategy("search-beam"),
+        &[root("r")],
+        params(2, 2, 1, 100),
+        &mut wide,
+    )
+    .unwrap();
+    assert_eq!(wide.rounds, vec![vec!["r"]]);
+    assert_eq!(
+        chosen_text(&trees[0]),
+        Some("ra"),
+        "the best node, unsolved"
+    );
+    assert!(!trees[0].solved);
+}
+
+/// MCTS (UCT, C = sqrt 2) worked by hand. Round 2 exploits "ra" (0.45 against 0.0); round 3
+/// explores "rb", whose single visit now outweighs "ra"'s mean; round 4 returns to "ra" and
+/// expands its first child, where the answer is.
+#[test]
+fn mcts_balances_exploring_and_exploiting_by_uct() {
+    let mut script = Scripted::new(&[
+        ("ra", 0.45),
+        ("rb", 0.0),
+        ("raa", 0.45),
+        ("rab", 0.45),
+        ("raaa", 0.9),
+    ]);
+    let (trees, stats) = search(
+        &strategy("search-mcts"),
+        &[root("r")],
+        params(2, 1, 3, 100),
+        &mut script,
+    )
+    .unwrap();
+    assert_eq!(
+        script.rounds,
+        vec![vec!["r"], vec!["ra"], vec!["rb"], vec!["raa"]]
+    );
+    assert_eq!(chosen_text(&trees[0]), Some("raaa"));
+    assert!(trees[0].solved);
+    assert_eq!(stats.solved_by_depth.get(&3), Some(&1));
+
+    // The budget counts children: 4 with a branch of 2 is two expansions.
+    let mut short = Scripted::new(&[("ra", 0.45), ("rb", 0.0)]);
+    let (trees, stats) = search(
+        &strategy("search-mcts"),
+        &[root("r")],
+        params(2, 1, 3, 4),
+        &mut short,
+    )
+    .unwrap();
+    assert_eq!(short.rounds, vec![vec!["r"], vec!["ra"]]);
+    assert_eq!(stats.batch_sizes, vec![2, 2]);
+    assert!(!trees[0].solved);
+
+    // Nothing below max depth is left after the first expansion.
+    let mut shallow = Scripted::new(&[]);
+    search(
+        &strategy("search-mcts"),
+        &[root("r")],
+        params(2, 1, 1, 100),
+        &mut shallow,
+    )
+    .unwrap();
+    assert_eq!(shallow.rounds, vec![vec!["r"]]);
+}
+
 #[test]
 fn the_budget_caps_generation_and_ends_the_search() {
     let mut script = Scripted::new(&[]);

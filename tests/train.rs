@@ -672,3 +672,179 @@ fn bf16_compute_changes_the_numbers_only_at_bf16_precision() {
         "{f32_sums:?} vs {bf16_sums:?}"
     );
 }
+
+/// The largest absolute difference between two tensors of the same shape.
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap()
+}
+
+fn lora(rank: usize, targets: &[&str]) -> spar_host::train::lora::LoraSettings {
+    spar_host::train::lora::LoraSettings {
+        rank,
+        alpha: 2.0 * rank as f64,
+        target_modules: targets.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+/// With its adapters switched off a LoRA model is its frozen base, bit for bit (this is DPO's
+/// reference); fresh adapters (B = 0) change nothing but rounding (a tracked input takes
+/// another matmul kernel); trained ones do.
+#[test]
+fn lora_adapters_off_give_the_base_model_exactly() {
+    use spar_host::train::trainer::trainable_lora;
+    let dir = model_dir("train-lora-off");
+    let device = Device::Cpu;
+    let base = loader::load(&dir)
+        .unwrap()
+        .transformer(DType::F32, &device)
+        .unwrap();
+    let seqs = [
+        Sequence {
+            ids: "abcdefgh".bytes().map(u32::from).collect(),
+            trained: vec![false, false, true, true, true, true, true, true],
+        },
+        Sequence {
+            ids: "xyz".bytes().map(u32::from).collect(),
+            trained: vec![false, true, true],
+        },
+    ];
+    let logps = |m: &spar_host::engine::model::Transformer| -> Vec<f32> {
+        sequence_logps(m, &[&seqs[0], &seqs[1]], &device)
+            .unwrap()
+            .sums
+            .to_vec1()
+            .unwrap()
+    };
+    let fresh = trainable_lora(&dir, &device, &lora(4, &["all-linear"]), 3).unwrap();
+    for (f, b) in logps(&fresh.model).iter().zip(logps(&base)) {
+        assert!((f - b).abs() <= 1e-5 * b.abs(), "{f} vs {b}");
+    }
+    // 7 linear layers per block, an A and a B each; the LM head is not adapted.
+    let blocks = fresh.loaded.config.num_hidden_layers;
+    assert_eq!(fresh.params.len(), 7 * 2 * blocks);
+    assert!(
+        fresh
+            .params
+            .iter()
+            .all(|(n, _)| n.starts_with("base_model.model.model.layers."))
+    );
+
+    let t = trainable_lora(&dir, &device, &lora(4, &["all-linear"]), 3).unwrap();
+    for (name, var) in &t.params {
+        if name.ends_with("lora_B.weight") {
+            var.set(&(var.as_tensor().ones_like().unwrap() * 0.05).unwrap())
+                .unwrap();
+        }
+    }
+    let on = logps(&t.model);
+    assert_ne!(on, logps(&base));
+    t.model.set_adapters_enabled(false);
+    assert_eq!(logps(&t.model), logps(&base));
+    t.model.set_adapters_enabled(true);
+    assert_eq!(logps(&t.model), on);
+}
+
+/// LoRA DPO learns the pairs while only the adapters train; the checkpoint is the merged model
+/// (base + B·A·α/r on the adapted layers, every other weight the base's, bit for bit) with the
+/// adapter in PEFT's format beside it.
+#[test]
+fn lora_dpo_learns_the_pairs_and_saves_the_merged_model_and_the_adapter() {
+    let dir = model_dir("train-lora-dpo");
+    let root = dir.parent().unwrap();
+    let pairs = pairs_file(root, 4);
+    let out = root.join("out");
+    let mut cfg = dpo_config(40);
+    cfg.optimizer.lr = 2e-2;
+    cfg.lora = Some(lora(4, &["q_proj", "v_proj", "down_proj"]));
+    let report = train(&dir, &pairs, &out, &DPO, &cfg, None, &Device::Cpu).unwrap();
+    let (first, last) = (&report.metrics[0], report.metrics.last().unwrap());
+    assert!(
+        (first["loss"].as_f64().unwrap() - (0.693 + 0.1 * first["nll/chosen"].as_f64().unwrap()))
+            .abs()
+            < 1e-3,
+        "the adapters start at zero: {first}"
+    );
+    assert_eq!(last["rewards/accuracies"], 1.0, "{last}");
+    assert!(last["rewards/margins"].as_f64().unwrap() > 0.5, "{last}");
+
+    let base = loader::load(&dir).unwrap();
+    let merged = loader::load(&out).unwrap();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("adapter/adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["peft_type"], "LORA");
+    assert_eq!(config["r"], 4);
+    assert_eq!(config["lora_alpha"], 8.0);
+    assert_eq!(
+        config["target_modules"],
+        serde_json::json!(["down_proj", "q_proj", "v_proj"])
+    );
+    let adapter =
+        candle_core::safetensors::load(out.join("adapter/adapter_model.safetensors"), &Device::Cpu)
+            .unwrap();
+    let blocks = base.config.num_hidden_layers;
+    assert_eq!(adapter.len(), 3 * 2 * blocks);
+    for (name, w) in &base.weights {
+        let module = name.strip_suffix(".weight").unwrap_or(name);
+        let expected = match adapter.get(&format!("base_model.model.{module}.lora_A.weight")) {
+            Some(a) => {
+                let b = &adapter[&format!("base_model.model.{module}.lora_B.weight")];
+                (w + (b.matmul(a).unwrap() * 2.0).unwrap()).unwrap()
+            }
+            None => w.clone(),
+        };
+        let diff = max_abs_diff(&expected, &merged.weights[name]);
+        if adapter.contains_key(&format!("base_model.model.{module}.lora_A.weight")) {
+            assert!(diff < 1e-6, "{name}: merged differs by {diff}");
+            let moved = max_abs_diff(w, &merged.weights[name]);
+            assert!(moved > 0.0, "{name} did not change");
+        } else {
+            assert_eq!(diff, 0.0, "{name} is not adapted and must stay the base's");
+        }
+    }
+}
+
+#[test]
+fn lora_resuming_after_a_stop_gives_the_same_adapter_and_model() {
+    let dir = model_dir("train-lora-resume");
+    let root = dir.parent().unwrap();
+    let pairs = pairs_file(root, 6);
+    let mut cfg = dpo_config(4);
+    cfg.lora = Some(lora(2, &["all-linear"]));
+    let straight = root.join("straight");
+    train(&dir, &pairs, &straight, &DPO, &cfg, None, &Device::Cpu).unwrap();
+    let interrupted = root.join("interrupted");
+    let mut first = cfg.clone();
+    first.max_steps = Some(5);
+    first.save_every = 2;
+    assert!(
+        train(&dir, &pairs, &interrupted, &DPO, &first, None, &Device::Cpu)
+            .unwrap()
+            .stopped_early
+    );
+    train(
+        &dir,
+        &pairs,
+        &interrupted,
+        &DPO,
+        &cfg,
+        Some(&interrupted.join("checkpoint-last")),
+        &Device::Cpu,
+    )
+    .unwrap();
+    for file in ["adapter/adapter_model.safetensors", "model.safetensors"] {
+        assert_eq!(
+            std::fs::read(straight.join(file)).unwrap(),
+            std::fs::read(interrupted.join(file)).unwrap(),
+            "{file} differs after resume"
+        );
+    }
+}

@@ -76,7 +76,7 @@ pub fn run(device: &Device, dtype: Precision) -> anyhow::Result<ExitCode> {
     // One DPO step from the same weights on the same pair.
     let step =
         |device: &Device, dtype: Precision| -> anyhow::Result<(f32, Vec<(String, Tensor)>)> {
-            let mut dpo = DpoStep::new(&model_dir, (128, 32), 1e-3, device, dtype)?;
+            let mut dpo = DpoStep::new(&model_dir, (128, 32), 1e-3, device, dtype, None)?;
             let (_, loss) = dpo.run()?;
             Ok((loss, dpo.weights()?))
         };

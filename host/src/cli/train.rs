@@ -107,6 +107,13 @@ pub fn run(command: TrainCommand) -> anyhow::Result<ExitCode> {
             common,
         ),
     };
+    let lora = match &command {
+        TrainCommand::Dpo { dpo, .. } => &dpo.lora,
+        TrainCommand::Sft { sft, .. } => &sft.lora,
+    };
+    if let Some((field, problem)) = lora.problems().first() {
+        anyhow::bail!("--lora-{}: {problem}", field.replace('_', "-"));
+    }
     let device = crate::engine::device::parse(&common.device)?;
     let report = train(
         model,

@@ -15,7 +15,7 @@ mod training;
 mod validate;
 
 pub use load::{apply_overrides, load, load_reporting};
-pub use training::{DpoConfig, RftCaps, SftConfig, TrainerKind};
+pub use training::{DpoConfig, LoraConfig, RftCaps, SftConfig, TrainerKind};
 pub use validate::validate;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

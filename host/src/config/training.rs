@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ExternalTrainer, Precision};
 use crate::train::dpo::LossType;
+use crate::train::lora::{LINEAR_MODULES, LoraSettings};
 use crate::train::optim::{AdamWConfig, Schedule};
 use crate::train::trainer::{Objective, TrainConfig};
 
@@ -43,6 +44,10 @@ pub struct DpoConfig {
     /// run resumes training mid-stage; 0: only the final checkpoint.
     #[arg(long, default_value_t = DpoConfig::default().save_every)]
     pub save_every: usize,
+    /// LoRA adapters instead of full fine-tuning (`[dpo.lora]`; rank 0, the default: off).
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "LoraConfig::is_off")]
+    pub lora: LoraConfig,
     /// `builtin` (this host's trainer) or `external` (the `[dpo.external]` command).
     #[arg(skip)]
     pub trainer: TrainerKind,
@@ -84,6 +89,7 @@ macro_rules! training_shape {
             lr: $section.lr,
             max_grad_norm: $section.max_grad_norm,
             weight_decay: $section.weight_decay,
+            lora: $section.lora.settings(),
         }
     };
 }
@@ -129,6 +135,7 @@ struct TrainingShape {
     lr: f64,
     max_grad_norm: f64,
     weight_decay: f64,
+    lora: Option<LoraSettings>,
 }
 
 fn train_config(
@@ -153,6 +160,7 @@ fn train_config(
         seed,
         save_every: shape.save_every,
         precision,
+        lora: shape.lora,
         ..TrainConfig::default()
     }
 }
@@ -172,6 +180,7 @@ impl Default for DpoConfig {
             max_grad_norm: 1.0,
             weight_decay: 0.0,
             save_every: 100,
+            lora: LoraConfig::default(),
             trainer: TrainerKind::Builtin,
             external: None,
         }
@@ -205,6 +214,10 @@ pub struct SftConfig {
     /// As `dpo.save_every`.
     #[arg(long, default_value_t = SftConfig::default().save_every)]
     pub save_every: usize,
+    /// As `[dpo.lora]`.
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "LoraConfig::is_off")]
+    pub lora: LoraConfig,
     /// As `dpo.trainer`, with `[sft.external]`.
     #[arg(skip)]
     pub trainer: TrainerKind,
@@ -237,9 +250,96 @@ impl Default for SftConfig {
             max_grad_norm: 1.0,
             weight_decay: 0.0,
             save_every: 100,
+            lora: LoraConfig::default(),
             trainer: TrainerKind::Builtin,
             external: None,
         }
+    }
+}
+
+/// `[dpo.lora]`, `[sft.lora]` and `--lora-*`: train LoRA adapters (PEFT's) on the chosen
+/// linear layers instead of every weight; the checkpoint is the merged model, with the adapter
+/// in PEFT's format under `adapter/`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraConfig {
+    /// LoRA rank r (0: no LoRA, every weight is trained).
+    #[arg(long = "lora-rank", default_value_t = 0)]
+    pub rank: usize,
+    /// LoRA alpha: the adapters' output is scaled by alpha / r.
+    #[arg(long = "lora-alpha", default_value_t = LoraConfig::default().alpha)]
+    pub alpha: f64,
+    /// Dropout on the adapters' input; only 0 is supported (training stays deterministic).
+    #[arg(long = "lora-dropout", default_value_t = 0.0)]
+    pub dropout: f64,
+    /// Layers to adapt: `all-linear` (every linear layer but the LM head) or names among
+    /// q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.
+    #[arg(
+        long = "lora-target-modules",
+        value_delimiter = ',',
+        default_value = "all-linear"
+    )]
+    pub target_modules: Vec<String>,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        LoraConfig {
+            rank: 0,
+            alpha: 16.0,
+            dropout: 0.0,
+            target_modules: vec!["all-linear".into()],
+        }
+    }
+}
+
+impl LoraConfig {
+    fn is_off(&self) -> bool {
+        *self == LoraConfig::default()
+    }
+
+    /// The trainer's LoRA, or `None` for full fine-tuning.
+    pub fn settings(&self) -> Option<LoraSettings> {
+        (self.rank > 0).then(|| LoraSettings {
+            rank: self.rank,
+            alpha: self.alpha,
+            target_modules: self.target_modules.clone(),
+        })
+    }
+
+    /// What is wrong with these settings: (field, problem) pairs.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if self.rank == 0 {
+            return problems;
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            problems.push(("alpha", format!("must be positive, not {}", self.alpha)));
+        }
+        if self.dropout != 0.0 {
+            problems.push((
+                "dropout",
+                format!(
+                    "LoRA dropout is not supported (training is deterministic and resumes exactly); set 0, not {}",
+                    self.dropout
+                ),
+            ));
+        }
+        if self.target_modules.is_empty() {
+            problems.push(("target_modules", "names no layer".into()));
+        }
+        for module in &self.target_modules {
+            if module != "all-linear" && !LINEAR_MODULES.contains(&module.as_str()) {
+                problems.push((
+                    "target_modules",
+                    format!(
+                        "unknown layer `{module}` (known: all-linear, {})",
+                        LINEAR_MODULES.join(", ")
+                    ),
+                ));
+            }
+        }
+        problems
     }
 }
 

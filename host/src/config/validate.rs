@@ -271,6 +271,11 @@ pub fn validate(config: &RunConfig, base: &Path, host: &PluginHost) -> Vec<Strin
     ] {
         check(positive(v), key, "must be at least 1".into());
     }
+    for (section, lora) in [("dpo", &config.dpo.lora), ("sft", &config.sft.lora)] {
+        for (field, problem) in lora.problems() {
+            problems.push(format!("{section}.lora.{field}: {problem}"));
+        }
+    }
     // Plugins: each file must exist and implement the right world at a compatible version.
     let mut plugin = |key: String, path: Option<&PathBuf>, world: World| {
         let Some(path) = path else { return };

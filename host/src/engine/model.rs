@@ -8,53 +8,8 @@ use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
 use super::config::ModelConfig;
-use super::small_matmul;
-
-/// A linear layer (`x · Wᵀ + b`, HF layout) that takes the streaming kernel for decode-sized
-/// inputs when no gradient is needed, and candle's differentiable matmul otherwise.
-#[derive(Clone, Debug)]
-struct Linear {
-    inner: candle_nn::Linear,
-}
-
-impl Linear {
-    fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Linear {
-            inner: candle_nn::Linear::new(weight, bias),
-        }
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let w = self.inner.weight();
-        if w.dtype() != x.dtype() {
-            // Mixed precision: f32 master weights, cast (differentiably) to the compute dtype.
-            let w = w.to_dtype(x.dtype())?;
-            let y = x.broadcast_matmul(&w.t()?)?;
-            return match self.inner.bias() {
-                Some(b) => y.broadcast_add(&b.to_dtype(x.dtype())?),
-                None => Ok(y),
-            };
-        }
-        if small_matmul::applies(x, w) {
-            let y = small_matmul::matmul_t(x, w)?;
-            return match self.inner.bias() {
-                Some(b) => y.broadcast_add(b),
-                None => Ok(y),
-            };
-        }
-        self.inner.forward(x)
-    }
-}
-
-fn linear(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Linear> {
-    let weight = vb.get((out_dim, in_dim), "weight")?;
-    let bias = if bias {
-        Some(vb.get(out_dim, "bias")?)
-    } else {
-        None
-    };
-    Ok(Linear::new(weight, bias))
-}
+use super::linear::{Linear, linear};
+use super::lora::AdapterSwitch;
 
 /// RMS normalisation by its formula (candle-nn's fused version has no backward pass).
 #[derive(Clone, Debug)]
@@ -313,6 +268,8 @@ pub struct Transformer {
     /// Activations' dtype when it differs from the weights' (mixed-precision training: f32
     /// master weights, bf16 compute).
     compute_dtype: Option<DType>,
+    /// Turns every LoRA adapter of this model on or off.
+    adapters: AdapterSwitch,
 }
 
 impl Transformer {
@@ -342,7 +299,7 @@ impl Transformer {
             })
             .collect::<Result<Vec<_>>>()?;
         let lm_head = if config.tie_word_embeddings {
-            Linear::new(embed.clone(), None)
+            Linear::new(embed.clone(), None, "lm_head".into())
         } else {
             linear(
                 config.hidden_size,
@@ -359,7 +316,68 @@ impl Transformer {
             rope: Rope::new(config, vb.dtype(), vb.device())?,
             config: config.clone(),
             compute_dtype: None,
+            adapters: AdapterSwitch::default(),
         })
+    }
+
+    fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| {
+                let (a, m) = (&mut l.self_attn, &mut l.mlp);
+                [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj]
+                    .into_iter()
+                    .chain([&mut m.gate_proj, &mut m.up_proj, &mut m.down_proj])
+            })
+            .chain(std::iter::once(&mut self.lm_head))
+    }
+
+    /// Every linear layer's checkpoint name with its weight's shape [out, in].
+    pub fn linear_layers(&mut self) -> Vec<(String, (usize, usize))> {
+        self.linears_mut()
+            .map(|l| Ok((l.name.clone(), l.weight().dims2()?)))
+            .collect::<Result<_>>()
+            .expect("linear weights are matrices")
+    }
+
+    /// Put LoRA adapters `(A [r, in], B [out, r])` on the named linear layers, each scaled by
+    /// `scale` (α / r). A name that is no linear layer of this model is an error.
+    pub fn attach_adapters(
+        &mut self,
+        mut adapters: std::collections::HashMap<String, (Tensor, Tensor)>,
+        scale: f64,
+    ) -> Result<()> {
+        let switch = self.adapters.clone();
+        for layer in self.linears_mut() {
+            if let Some((a, b)) = adapters.remove(&layer.name) {
+                layer.adapter = Some(switch.adapter(a, b, scale));
+            }
+        }
+        match adapters.keys().next() {
+            Some(name) => Err(candle_core::Error::Msg(format!(
+                "no linear layer `{name}` to put an adapter on"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Switch the LoRA adapters on (the default) or off (the base model, exactly).
+    pub fn set_adapters_enabled(&self, on: bool) {
+        self.adapters.set(on);
+    }
+
+    /// Each adapted layer's `scale · B·A` [out, in] by the name of the weight it merges into.
+    pub fn adapter_deltas(&mut self) -> Result<Vec<(String, Tensor)>> {
+        self.linears_mut()
+            .filter_map(|l| {
+                let adapter = l.adapter.as_ref()?;
+                Some(
+                    adapter
+                        .merged_delta()
+                        .map(|delta| (format!("{}.weight", l.name), delta)),
+                )
+            })
+            .collect()
     }
 
     /// Compute in `dtype` (e.g. bf16 on a GPU) while the weights keep theirs (f32 master

@@ -11,6 +11,8 @@ use anyhow::Context;
 use candle_core::Tensor;
 use serde_json::json;
 
+use super::optim::AdamW;
+use super::trainer::{TrainConfig, TrainerState};
 use crate::engine::config::{Family, ModelConfig};
 use crate::engine::loader::LoadedModel;
 use crate::engine::weights::save_safetensors;
@@ -156,7 +158,49 @@ fn write_hf_files(
         )?;
     }
     for (file, bytes) in extra_files {
-        std::fs::write(tmp.join(file), bytes)?;
+        let path = tmp.join(file);
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        std::fs::write(path, bytes)?;
     }
     Ok(())
+}
+
+/// What a checkpoint of a model holds besides its config and tokenizer.
+pub struct CheckpointContents {
+    /// The HF weights by name.
+    pub weights: HashMap<String, Tensor>,
+    /// Files beside them (path in the folder, bytes), e.g. a LoRA adapter under `adapter/`.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// A resumable checkpoint: `contents` (the HF weights and any adapter files), the trainer's
+/// `(step, total steps, start fingerprint)`, the optimizer's state and the metrics so far.
+pub(super) fn save_checkpoint(
+    dir: &Path,
+    model: &LoadedModel,
+    CheckpointContents { weights, mut files }: CheckpointContents,
+    optimizer: &AdamW,
+    (step, total_steps, fingerprint): (usize, usize, &str),
+    metrics: &[serde_json::Value],
+    cfg: &TrainConfig,
+) -> anyhow::Result<()> {
+    let state = TrainerState {
+        step,
+        total_steps,
+        fingerprint: fingerprint.to_string(),
+    };
+    let mut optimizer_state: Vec<(String, Tensor)> = optimizer.state().into_iter().collect();
+    optimizer_state.sort_by(|a, b| a.0.cmp(&b.0));
+    let bytes = safetensors::serialize(optimizer_state.iter().map(|(n, t)| (n.as_str(), t)), None)?;
+    let metrics_text: String = metrics.iter().map(|m| format!("{m}\n")).collect();
+    files.push((
+        "trainer_state.json".into(),
+        serde_json::to_vec_pretty(&state)?,
+    ));
+    files.push(("optimizer.safetensors".into(), bytes));
+    files.push(("metrics.jsonl".into(), metrics_text.into_bytes()));
+    let files: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    save_hf_dir(dir, model, &weights, cfg.shard_bytes, &files)
 }

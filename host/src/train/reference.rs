@@ -4,25 +4,33 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Var};
+use candle_core::{DType, Device};
 use sha2::{Digest, Sha256};
 
 use super::data::{PairSequences, Sequence};
 use super::logprobs::sequence_logps;
 use super::trainer::{TrainConfig, Trainable};
 
-/// SHA-256 over the named parameters' bytes (for reference-cache keys and resume checks).
-pub(super) fn fingerprint(params: &[(String, Var)], extra: &[&[u8]]) -> anyhow::Result<String> {
+/// SHA-256 over the starting model's bytes (for reference-cache keys and resume checks): its
+/// trainable parameters and, with LoRA, the frozen weights they adapt.
+pub(super) fn fingerprint(t: &Trainable, extra: &[&[u8]]) -> anyhow::Result<String> {
     let mut hasher = Sha256::new();
-    for (name, var) in params {
+    let mut hash = |name: &str, tensor: &candle_core::Tensor| -> anyhow::Result<()> {
         hasher.update(name.as_bytes());
-        let values: Vec<f32> = var
-            .as_tensor()
-            .flatten_all()?
-            .to_dtype(DType::F32)?
-            .to_vec1()?;
+        let values: Vec<f32> = tensor.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?;
         for v in values {
             hasher.update(v.to_le_bytes());
+        }
+        Ok(())
+    };
+    for (name, var) in &t.params {
+        hash(name, var.as_tensor())?;
+    }
+    if t.lora.is_some() {
+        let mut names: Vec<&String> = t.loaded.weights.keys().collect();
+        names.sort();
+        for name in names {
+            hash(name, &t.loaded.weights[name])?;
         }
     }
     for e in extra {
@@ -65,6 +73,22 @@ pub(super) fn reference_logps(
         tracing::info!(path = %path.display(), "reference log-probs from cache");
         return Ok(values);
     }
+    // The reference is the starting model: with LoRA, the same model with its adapters off.
+    t.model.set_adapters_enabled(false);
+    let computed = reference_sums(t, pairs, cfg, device);
+    t.model.set_adapters_enabled(true);
+    let out = computed?;
+    std::fs::create_dir_all(cache_dir)?;
+    crate::storage::write_atomic(&path, serde_json::to_string(&out)?.as_bytes())?;
+    Ok(out)
+}
+
+fn reference_sums(
+    t: &Trainable,
+    pairs: &[PairSequences],
+    cfg: &TrainConfig,
+    device: &Device,
+) -> anyhow::Result<Vec<(f32, f32)>> {
     let mut out = Vec::with_capacity(pairs.len());
     for chunk in pairs.chunks(cfg.micro_batch.max(1)) {
         let batch: Vec<&Sequence> = chunk
@@ -75,7 +99,5 @@ pub(super) fn reference_logps(
         let sums: Vec<f32> = sums.detach().to_vec1()?;
         out.extend(sums.chunks(2).map(|c| (c[0], c[1])));
     }
-    std::fs::create_dir_all(cache_dir)?;
-    crate::storage::write_atomic(&path, serde_json::to_string(&out)?.as_bytes())?;
     Ok(out)
 }

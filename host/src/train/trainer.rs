@@ -7,20 +7,20 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::checkpoint::save_hf_dir;
+use super::checkpoint::{save_checkpoint, save_hf_dir};
 use super::data::{self, DataReport, PairSequences, Sequence};
 use super::dpo::{DpoMetrics, LossType};
+use super::lora::{self, LoraSettings};
 use super::optim::{AdamW, AdamWConfig, Schedule, learning_rate};
 use super::reference::{fingerprint, reference_cache_dir, reference_logps};
 use super::step::{grads_by_name, pair_loss, sequence_loss};
+pub use super::trainable::{Trainable, trainable, trainable_lora};
 use crate::engine::device::Precision;
-use crate::engine::loader::{self, LoadedModel};
-use crate::engine::model::Transformer;
+use crate::engine::loader;
 use crate::engine::sampling::Rng;
 
 /// What is optimised.
@@ -54,6 +54,9 @@ pub struct TrainConfig {
     /// Compute dtype of forward and backward (weights and optimizer state stay f32).
     #[serde(default)]
     pub precision: Precision,
+    /// Train LoRA adapters instead of every weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraSettings>,
 }
 
 impl Default for TrainConfig {
@@ -71,6 +74,7 @@ impl Default for TrainConfig {
             max_steps: None,
             shard_bytes: 4 << 30,
             precision: Precision::F32,
+            lora: None,
         }
     }
 }
@@ -88,10 +92,10 @@ pub struct TrainReport {
 }
 
 #[derive(Serialize, Deserialize)]
-struct TrainerState {
-    step: usize,
-    total_steps: usize,
-    fingerprint: String,
+pub(super) struct TrainerState {
+    pub(super) step: usize,
+    pub(super) total_steps: usize,
+    pub(super) fingerprint: String,
 }
 
 enum Examples {
@@ -106,62 +110,6 @@ impl Examples {
             Examples::Sequences(s) => s.len(),
         }
     }
-}
-
-/// The starting model: weights as trainable f32 variables.
-pub struct Trainable {
-    pub loaded: LoadedModel,
-    pub varmap: VarMap,
-    pub model: Transformer,
-    pub params: Vec<(String, Var)>,
-}
-
-pub fn trainable(model_path: &Path, device: &Device) -> anyhow::Result<Trainable> {
-    let loaded = loader::load(model_path)?;
-    let varmap = VarMap::new();
-    let mut params = Vec::new();
-    {
-        let mut data = varmap.data().lock().expect("unpoisoned");
-        let mut names: Vec<&String> = loaded.weights.keys().collect();
-        names.sort();
-        for name in names {
-            let var = Var::from_tensor(
-                &loaded.weights[name]
-                    .to_dtype(DType::F32)?
-                    .to_device(device)?,
-            )?;
-            data.insert(name.clone(), var.clone());
-            params.push((name.clone(), var));
-        }
-    }
-    let model = Transformer::new(
-        &loaded.config,
-        VarBuilder::from_varmap(&varmap, DType::F32, device),
-    )
-    .with_context(|| format!("{}: weights do not match the config", model_path.display()))?;
-    Ok(Trainable {
-        loaded,
-        varmap,
-        model,
-        params,
-    })
-}
-
-impl Trainable {
-    /// Forward and backward in `precision` over the f32 master weights.
-    pub fn computing_in(mut self, precision: Precision) -> Self {
-        if precision != Precision::F32 {
-            self.model = self.model.with_compute_dtype(precision.dtype());
-        }
-        self
-    }
-}
-
-fn weights_of(params: &[(String, Var)]) -> anyhow::Result<HashMap<String, Tensor>> {
-    params
-        .iter()
-        .map(|(n, v)| Ok((n.clone(), v.as_tensor().detach().to_device(&Device::Cpu)?)))
-        .collect()
 }
 
 /// The order of examples in `epoch`: a seeded Fisher-Yates shuffle.
@@ -203,7 +151,11 @@ pub fn train(
     if cfg.micro_batch == 0 || cfg.grad_accum == 0 || cfg.epochs == 0 {
         bail!("micro_batch, grad_accum and epochs must be at least 1");
     }
-    let t = trainable(model_path, device)?.computing_in(cfg.precision);
+    let mut t = match &cfg.lora {
+        Some(settings) => trainable_lora(model_path, device, settings, cfg.seed)?,
+        None => trainable(model_path, device)?,
+    }
+    .computing_in(cfg.precision);
     let template = t.loaded.template.as_ref().with_context(|| {
         format!(
             "{}: the model has no chat template to format training data",
@@ -212,9 +164,14 @@ pub fn train(
     })?;
     let data_bytes = std::fs::read(data_path)
         .with_context(|| format!("{}: cannot read", data_path.display()))?;
-    let settings =
-        serde_json::to_vec(&(objective, cfg.max_length, template.source(), cfg.precision))?;
-    let start_fingerprint = fingerprint(&t.params, &[&data_bytes, &settings])?;
+    let settings = serde_json::to_vec(&(
+        objective,
+        cfg.max_length,
+        template.source(),
+        cfg.precision,
+        &cfg.lora,
+    ))?;
+    let start_fingerprint = fingerprint(&t, &[&data_bytes, &settings])?;
     let (examples, report) = match objective {
         Objective::Dpo { .. } => {
             let pairs = data::read_preferences(data_path)?;
@@ -275,13 +232,17 @@ pub fn train(
                 dir.display()
             );
         }
-        let resumed = loader::load(dir)?;
-        for (name, var) in &t.params {
-            let w = resumed
-                .weights
-                .get(name)
-                .with_context(|| format!("{}: checkpoint lacks {name}", dir.display()))?;
-            var.set(&w.to_dtype(DType::F32)?.to_device(device)?)?;
+        if t.lora.is_some() {
+            lora::load_adapter(&dir.join("adapter"), &t.params, device)?;
+        } else {
+            let resumed = loader::load(dir)?;
+            for (name, var) in &t.params {
+                let w = resumed
+                    .weights
+                    .get(name)
+                    .with_context(|| format!("{}: checkpoint lacks {name}", dir.display()))?;
+                var.set(&w.to_dtype(DType::F32)?.to_device(device)?)?;
+            }
         }
         let state_tensors =
             candle_core::safetensors::load(dir.join("optimizer.safetensors"), device)
@@ -395,13 +356,14 @@ pub fn train(
         metrics_log.push(line);
         let done = step + 1;
         if cfg.save_every > 0 && done % cfg.save_every == 0 && done < end {
+            let state = (done, total_steps, start_fingerprint.as_str());
+            let contents = t.checkpoint_contents(model_path)?;
             save_checkpoint(
                 &checkpoint_dir,
-                &t,
+                &t.loaded,
+                contents,
                 &optimizer,
-                done,
-                total_steps,
-                &start_fingerprint,
+                state,
                 &metrics_log,
                 cfg,
             )?;
@@ -413,28 +375,28 @@ pub fn train(
     bar.finish_and_clear();
     let metrics_text: String = metrics_log.iter().map(|m| format!("{m}\n")).collect();
     let stopped_early = end < total_steps;
+    let contents = t.checkpoint_contents(model_path)?;
     if stopped_early {
+        let state = (end, total_steps, start_fingerprint.as_str());
         save_checkpoint(
             &checkpoint_dir,
-            &t,
+            &t.loaded,
+            contents,
             &optimizer,
-            end,
-            total_steps,
-            &start_fingerprint,
+            state,
             &metrics_log,
             cfg,
         )?;
     } else {
-        save_hf_dir(
-            output,
-            &t.loaded,
-            &weights_of(&t.params)?,
-            cfg.shard_bytes,
-            &[
-                ("metrics.jsonl", metrics_text.into_bytes()),
-                ("data_report.json", serde_json::to_vec_pretty(&report)?),
-            ],
-        )?;
+        let (weights, mut files) = (contents.weights, contents.files);
+        files.push(("metrics.jsonl".into(), metrics_text.into_bytes()));
+        files.push((
+            "data_report.json".into(),
+            serde_json::to_vec_pretty(&report)?,
+        ));
+        let files: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        save_hf_dir(output, &t.loaded, &weights, cfg.shard_bytes, &files)?;
     }
     Ok(TrainReport {
         data: report,
@@ -444,41 +406,4 @@ pub fn train(
         tokens_per_second: tokens as f64 / started.elapsed().as_secs_f64().max(1e-9),
         stopped_early,
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn save_checkpoint(
-    dir: &Path,
-    t: &Trainable,
-    optimizer: &AdamW,
-    step: usize,
-    total_steps: usize,
-    fingerprint: &str,
-    metrics: &[serde_json::Value],
-    cfg: &TrainConfig,
-) -> anyhow::Result<()> {
-    let state = TrainerState {
-        step,
-        total_steps,
-        fingerprint: fingerprint.to_string(),
-    };
-    let optimizer_state = optimizer.state();
-    let names: Vec<(String, Tensor)> = {
-        let mut v: Vec<(String, Tensor)> = optimizer_state.into_iter().collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    };
-    let bytes = safetensors::serialize(names.iter().map(|(n, t)| (n.as_str(), t)), None)?;
-    let metrics_text: String = metrics.iter().map(|m| format!("{m}\n")).collect();
-    save_hf_dir(
-        dir,
-        &t.loaded,
-        &weights_of(&t.params)?,
-        cfg.shard_bytes,
-        &[
-            ("trainer_state.json", serde_json::to_vec_pretty(&state)?),
-            ("optimizer.safetensors", bytes),
-            ("metrics.jsonl", metrics_text.into_bytes()),
-        ],
-    )
 }

@@ -9,7 +9,9 @@ use crate::engine::device::Precision;
 /// it (shared by `bench dpo` and `bench parity`).
 pub struct DpoStep<'d> {
     t: crate::train::trainer::Trainable,
-    reference: crate::engine::model::Transformer,
+    /// A frozen copy of the start; `None` with LoRA, whose reference is the policy with its
+    /// adapters off (no second model in memory).
+    reference: Option<crate::engine::model::Transformer>,
     pair: [crate::train::data::Sequence; 2],
     optimizer: crate::train::optim::AdamW,
     lr: f64,
@@ -23,12 +25,21 @@ impl<'d> DpoStep<'d> {
         lr: f64,
         device: &'d candle_core::Device,
         dtype: Precision,
+        lora: Option<&crate::train::lora::LoraSettings>,
     ) -> anyhow::Result<Self> {
         use crate::train::data::Sequence;
         use crate::train::optim::{AdamW, AdamWConfig};
-        let t = crate::train::trainer::trainable(model_path, device)?.computing_in(dtype);
+        use crate::train::trainer::{trainable, trainable_lora};
+        let t = match lora {
+            Some(settings) => trainable_lora(model_path, device, settings, 0)?,
+            None => trainable(model_path, device)?,
+        }
+        .computing_in(dtype);
         // The frozen reference holds its weights in the compute dtype.
-        let reference = t.loaded.transformer(dtype.dtype(), device)?;
+        let reference = match lora {
+            Some(_) => None,
+            None => Some(t.loaded.transformer(dtype.dtype(), device)?),
+        };
         let vocab = t.loaded.config.vocab_size as u64;
         let mut rng = crate::engine::sampling::Rng::new(0);
         let mut random = |n: usize| -> Vec<u32> {
@@ -81,9 +92,17 @@ impl<'d> DpoStep<'d> {
         };
         let batch: Vec<&crate::train::data::Sequence> = self.pair.iter().collect();
         let t0 = now()?;
-        let reference: Vec<f32> = sequence_logps(&self.reference, &batch, device)?
-            .sums
-            .to_vec1()?;
+        let reference: Vec<f32> = match &self.reference {
+            Some(reference) => sequence_logps(reference, &batch, device)?,
+            None => {
+                self.t.model.set_adapters_enabled(false);
+                let logps = sequence_logps(&self.t.model, &batch, device);
+                self.t.model.set_adapters_enabled(true);
+                logps?
+            }
+        }
+        .sums
+        .to_vec1()?;
         let t1 = now()?;
         // The trainer's own step: policy forward and loss.
         let out = pair_loss(

@@ -67,6 +67,10 @@ pub enum BenchCommand {
         /// Compute dtype; the weights and AdamW state stay f32.
         #[arg(long, value_enum, default_value = "f32")]
         dtype: Precision,
+        /// Train LoRA adapters of this rank (alpha 2 x rank) on every linear layer instead of
+        /// every weight; the reference is the policy with its adapters off. 0: full DPO.
+        #[arg(long, default_value_t = 0)]
+        lora_rank: usize,
     },
     /// The same computations on the CPU (f32) and on `--device`: logits of a tiny random model
     /// and one DPO step (loss and updated weights), as max absolute differences in JSON.
@@ -139,11 +143,13 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             runs,
             device,
             dtype,
+            lora_rank,
         } => bench_dpo(
             &model,
             (seq, prompt_len, runs),
             &crate::engine::device::parse(&device)?,
             dtype,
+            lora_rank,
         ),
         BenchCommand::Parity { device, dtype } => {
             super::parity::run(&crate::engine::device::parse(&device)?, dtype)
@@ -363,8 +369,21 @@ fn bench_dpo(
     (seq, prompt_len, runs): (usize, usize, usize),
     device: &candle_core::Device,
     dtype: Precision,
+    lora_rank: usize,
 ) -> anyhow::Result<ExitCode> {
-    let mut dpo = DpoStep::new(model_path, (seq, prompt_len), 1e-6, device, dtype)?;
+    let lora = (lora_rank > 0).then(|| crate::train::lora::LoraSettings {
+        rank: lora_rank,
+        alpha: 2.0 * lora_rank as f64,
+        target_modules: vec!["all-linear".into()],
+    });
+    let mut dpo = DpoStep::new(
+        model_path,
+        (seq, prompt_len),
+        1e-6,
+        device,
+        dtype,
+        lora.as_ref(),
+    )?;
     let mut step = || dpo.run().map(|(phases, _)| phases);
     step()?;
     let mut phases = Vec::new();
@@ -373,8 +392,12 @@ fn bench_dpo(
     }
     let med = |k: usize| median(phases.iter().map(|p| p[k]).collect());
     let total = med(4);
+    let what = match lora_rank {
+        0 => "full".to_string(),
+        r => format!("LoRA rank {r} (all linear layers)"),
+    };
     println!(
-        "DPO step, 2 x {seq} tokens ({prompt_len}-token shared prompt), {dtype:?} compute on {device:?}, median of {runs}"
+        "DPO step ({what}), 2 x {seq} tokens ({prompt_len}-token shared prompt), {dtype:?} compute on {device:?}, median of {runs}"
     );
     println!("reference forward   {:.3} s", med(0));
     println!("policy forward      {:.3} s", med(1));
@@ -387,7 +410,7 @@ fn bench_dpo(
     println!("peak RSS            {:.0} MB", peak_rss_mb());
     println!(
         "{}",
-        serde_json::json!({"dpo_step_s": total, "dpo_tok_s": (2 * seq) as f64 / total, "peak_rss_mb": peak_rss_mb(),
+        serde_json::json!({"lora_rank": lora_rank, "dpo_step_s": total, "dpo_tok_s": (2 * seq) as f64 / total, "peak_rss_mb": peak_rss_mb(),
                            "ref_fwd_s": med(0), "pol_fwd_s": med(1), "pol_bwd_s": med(2), "adamw_s": med(3)})
     );
     Ok(ExitCode::SUCCESS)
