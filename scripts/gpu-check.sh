@@ -86,6 +86,8 @@ for dtype in bf16 f32; do
   step "gen-$dtype" "$bin" bench generate --model "$model" --device $device --dtype $dtype \
     --batches $batches --runs $runs --new-tokens $new
   step "dpo-$dtype" "$bin" bench dpo --model "$model" --device $device --dtype $dtype --runs $runs
+  step "dpo-lora-$dtype" "$bin" bench dpo --model "$model" --device $device --dtype $dtype \
+    --runs $runs --lora-rank 16
   step "torch-gen-$dtype" "$py" scripts/gpu/torch_gpu_peer.py "$model" gen --device $device \
     --dtype $dtype --batches $batches --runs $runs --new-tokens $new
   step "torch-dpo-$dtype" "$py" scripts/gpu/torch_gpu_peer.py "$model" dpo --device $device \

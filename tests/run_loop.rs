@@ -125,6 +125,27 @@ fn one_iteration_runs_every_stage_and_a_rerun_skips_them() {
         iter.join("refiner/model.safetensors").is_file(),
         "refiner examples exist, so the refiner was trained"
     );
+    // Each iteration ends by drawing the run: the page carries every pair and tree as data.
+    let page = std::fs::read_to_string(dir.join("run/report.html")).unwrap();
+    let data = report_data(&page);
+    assert_eq!(
+        data["iterations"][0]["pairs"].as_array().unwrap().len(),
+        pairs.lines().count()
+    );
+    let trees = std::fs::read_to_string(iter.join("trees.jsonl")).unwrap();
+    assert_eq!(
+        data["iterations"][0]["trees"].as_array().unwrap().len(),
+        trees.lines().count()
+    );
+    assert_eq!(
+        data["eval"].as_array().unwrap().len(),
+        2,
+        "baseline and iteration 1"
+    );
+    assert!(
+        !page.contains("<link") && !page.contains("src=\""),
+        "self-contained"
+    );
     let before: Vec<u8> = std::fs::read(iter.join("pairs.jsonl")).unwrap();
 
     // The same command again: every stage's output exists, nothing reruns.
@@ -153,6 +174,14 @@ fn one_iteration_runs_every_stage_and_a_rerun_skips_them() {
 }
 
 /// Run the config once; returns the process output.
+/// The JSON a report page draws from.
+fn report_data(page: &str) -> serde_json::Value {
+    let start = "<script id=\"report-data\" type=\"application/json\">";
+    let json = &page[page.find(start).expect("a data element") + start.len()..];
+    let json = &json[..json.find("</script>").expect("the data element ends")];
+    serde_json::from_str(&json.replace("<\\/", "</")).unwrap()
+}
+
 fn run_once(config: &Path, crash_at: Option<&str>) -> std::process::Output {
     let mut command = common::spar_host();
     command

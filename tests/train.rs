@@ -848,3 +848,28 @@ fn lora_resuming_after_a_stop_gives_the_same_adapter_and_model() {
         );
     }
 }
+
+/// LoRA under bf16 compute: the frozen base and the f32 adapters are cast to bf16 for the
+/// forward pass, gradients reach the f32 adapters, and the pairs are learnt.
+#[test]
+fn lora_with_bf16_compute_learns_the_pairs() {
+    let dir = model_dir("train-lora-bf16");
+    let root = dir.parent().unwrap();
+    let pairs = pairs_file(root, 4);
+    let out = root.join("out");
+    let mut cfg = dpo_config(40);
+    cfg.optimizer.lr = 2e-2;
+    cfg.precision = spar_host::engine::device::Precision::Bf16;
+    cfg.lora = Some(lora(4, &["all-linear"]));
+    let report = train(&dir, &pairs, &out, &DPO, &cfg, None, &Device::Cpu).unwrap();
+    let (first, last) = (&report.metrics[0], report.metrics.last().unwrap());
+    assert_eq!(last["rewards/accuracies"], 1.0, "{last}");
+    assert!(
+        last["loss"].as_f64().unwrap() < first["loss"].as_f64().unwrap(),
+        "{first} -> {last}"
+    );
+    let adapter =
+        candle_core::safetensors::load(out.join("adapter/adapter_model.safetensors"), &Device::Cpu)
+            .unwrap();
+    assert!(adapter.values().all(|w| w.dtype() == DType::F32));
+}

@@ -65,6 +65,8 @@ for dtype in ("bf16", "f32"):
     a, b = d.get("dpo_tok_s"), t.get("dpo_tok_s")
     ratio = f"{a / b:.2f}x" if a and b else "n/a"
     print(f"| DPO step 2x256, policy tok/s | {dtype} | {fmt(a)} | {fmt(b)} | {ratio} |")
-    print(f"| peak GPU memory, MiB (nvidia-smi, whole card) gen / DPO | {dtype} | {fmt(peak_mem(f'gen-{dtype}'), 0)} / {fmt(peak_mem(f'dpo-{dtype}'), 0)} | {fmt(peak_mem(f'torch-gen-{dtype}'), 0)} / {fmt(peak_mem(f'torch-dpo-{dtype}'), 0)} | |")
+    lora = last(f"dpo-lora-{dtype}").get("dpo_tok_s")
+    print(f"| DPO step 2x256 with LoRA r16 (all linear), policy tok/s | {dtype} | {fmt(lora)} | | |")
+    print(f"| peak GPU memory, MiB (nvidia-smi, whole card) gen / DPO | {dtype} | {fmt(peak_mem(f'gen-{dtype}'), 0)} / {fmt(peak_mem(f'dpo-{dtype}'), 0)} (LoRA {fmt(peak_mem(f'dpo-lora-{dtype}'), 0)}) | {fmt(peak_mem(f'torch-gen-{dtype}'), 0)} / {fmt(peak_mem(f'torch-dpo-{dtype}'), 0)} | |")
 print()
 print("steps and exit codes:", open(os.path.join(out, "steps.txt")).read() if os.path.exists(os.path.join(out, "steps.txt")) else "none")

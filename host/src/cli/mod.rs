@@ -10,6 +10,7 @@ mod pairs_show;
 mod parity;
 mod plugins;
 mod prompts;
+mod report;
 mod run;
 mod steps;
 mod train;
@@ -57,6 +58,8 @@ enum Command {
     Train(train::TrainCommand),
     /// Write one iteration's pairs and refiner examples for TRL, LLaMA-Factory or OpenRLHF.
     Export(export::ExportArgs),
+    /// Draw a run (stages, curves, pairs as diffs, search trees) as one HTML page.
+    Report(report::ReportArgs),
     /// Evaluate responses (IFEval) with verifier plugins.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -80,6 +83,7 @@ pub fn main() -> ExitCode {
         Command::Pairs(command) => steps::pairs_command(command),
         Command::Train(command) => train::run(command),
         Command::Export(args) => export::run(args),
+        Command::Report(args) => report::run(args),
         Command::Eval(command) => eval::run(command),
         Command::Bench(command) => bench::run(command),
     };

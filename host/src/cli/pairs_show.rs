@@ -45,7 +45,7 @@ pub fn show_command(command: ShowCommand) -> anyhow::Result<ExitCode> {
         Color::Always => true,
         Color::Never => false,
     };
-    let with_constraints = pairs.iter().any(|p| constraints(p).is_some());
+    let with_constraints = pairs.iter().any(|p| p.constraint_args().is_some());
     let verifiers = if with_constraints {
         let host = PluginHost::new(Limits::default())?;
         let paths = if command.verifiers.is_empty() {
@@ -84,24 +84,6 @@ pub fn show_command(command: ShowCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The pair's constraints from its meta, as (id, kwargs JSON) pairs.
-fn constraints(pair: &PairRecord) -> Option<Vec<(String, String)>> {
-    let ids = pair.meta.get("instruction_id_list")?.as_array()?;
-    let kwargs = pair.meta.get("kwargs").and_then(Value::as_array);
-    Some(
-        ids.iter()
-            .enumerate()
-            .filter_map(|(i, id)| {
-                let args = kwargs
-                    .and_then(|k| k.get(i))
-                    .cloned()
-                    .unwrap_or_else(|| serde_json::json!({}));
-                Some((id.as_str()?.to_string(), args.to_string()))
-            })
-            .collect(),
-    )
-}
-
 fn render(
     pair: &PairRecord,
     n: usize,
@@ -137,16 +119,9 @@ fn render(
         )
     );
     out.push_str(&format!("prompt: {}\n", prompt.trim()));
-    if let (Some(list), Some(sessions)) = (constraints(pair), sessions) {
+    if let (Some(list), Some(sessions)) = (pair.constraint_args(), sessions) {
         for (side, text) in [("chosen", chosen), ("rejected", rejected)] {
-            let (mut kept, mut broken) = (Vec::new(), Vec::new());
-            for (id, args) in &list {
-                match sessions.check(id, args, prompt, text) {
-                    Ok(r) if r.strict => kept.push(id.clone()),
-                    Ok(_) => broken.push(id.clone()),
-                    Err(e) => broken.push(format!("{id} (cannot check: {e})")),
-                }
-            }
+            let (kept, broken) = sessions.keeps_and_breaks(&list, prompt, text);
             out.push_str(&format!(
                 "{side:<8} keeps: {}  breaks: {}\n",
                 list_or_none(&kept),

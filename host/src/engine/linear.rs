@@ -41,21 +41,23 @@ impl Linear {
 
     fn forward_base(&self, x: &Tensor) -> Result<Tensor> {
         let w = self.inner.weight();
+        let bias = |y: Tensor| match self.inner.bias() {
+            Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?),
+            None => Ok(y),
+        };
+        // A frozen weight under a tracked input (LoRA training): no gradient for the weight. In
+        // mixed precision the constant is cast to the compute dtype first.
+        if !w.track_op() && x.track_op() && w.device().is_cpu() {
+            let w = w.to_dtype(x.dtype())?;
+            return bias(super::frozen_linear::frozen_linear(x, &w)?);
+        }
         if w.dtype() != x.dtype() {
             // Mixed precision: f32 master weights, cast (differentiably) to the compute dtype.
             let w = w.to_dtype(x.dtype())?;
-            let y = x.broadcast_matmul(&w.t()?)?;
-            return match self.inner.bias() {
-                Some(b) => y.broadcast_add(&b.to_dtype(x.dtype())?),
-                None => Ok(y),
-            };
+            return bias(x.broadcast_matmul(&w.t()?)?);
         }
         if small_matmul::applies(x, w) {
-            let y = small_matmul::matmul_t(x, w)?;
-            return match self.inner.bias() {
-                Some(b) => y.broadcast_add(b),
-                None => Ok(y),
-            };
+            return bias(small_matmul::matmul_t(x, w)?);
         }
         self.inner.forward(x)
     }

@@ -4,6 +4,7 @@
 pub mod chat_template;
 pub mod config;
 pub mod device;
+mod frozen_linear;
 pub mod generate;
 pub mod gguf;
 mod linear;

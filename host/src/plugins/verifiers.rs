@@ -137,6 +137,25 @@ impl VerifierSessions<'_> {
         Ok(&mut self.sessions[index])
     }
 
+    /// Which of `constraints` ((id, kwargs JSON) pairs) `response` keeps and which it breaks
+    /// (strictly); a constraint that cannot be checked counts as broken, with the reason.
+    pub fn keeps_and_breaks(
+        &mut self,
+        constraints: &[(String, String)],
+        prompt: &str,
+        response: &str,
+    ) -> (Vec<String>, Vec<String>) {
+        let (mut keeps, mut breaks) = (Vec::new(), Vec::new());
+        for (id, args) in constraints {
+            match self.check(id, args, prompt, response) {
+                Ok(r) if r.strict => keeps.push(id.clone()),
+                Ok(_) => breaks.push(id.clone()),
+                Err(e) => breaks.push(format!("{id} (cannot check: {e})")),
+            }
+        }
+        (keeps, breaks)
+    }
+
     pub fn check(
         &mut self,
         id: &str,

@@ -17,6 +17,27 @@ pub struct PairRecord {
     pub meta: Value,
 }
 
+impl PairRecord {
+    /// The constraints of the pair's prompt from its meta (`instruction_id_list`, `kwargs`), as
+    /// (id, kwargs JSON) pairs; `None` when the meta has none.
+    pub fn constraint_args(&self) -> Option<Vec<(String, String)>> {
+        let ids = self.meta.get("instruction_id_list")?.as_array()?;
+        let kwargs = self.meta.get("kwargs").and_then(Value::as_array);
+        Some(
+            ids.iter()
+                .enumerate()
+                .filter_map(|(i, id)| {
+                    let args = kwargs
+                        .and_then(|k| k.get(i))
+                        .cloned()
+                        .unwrap_or_else(|| serde_json::json!({}));
+                    Some((id.as_str()?.to_string(), args.to_string()))
+                })
+                .collect(),
+        )
+    }
+}
+
 /// A refiner training example (`refiner-sft.jsonl`): a conversation whose assistant turns are
 /// the targets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

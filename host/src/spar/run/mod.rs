@@ -13,6 +13,7 @@
 
 mod evaluate;
 mod plan;
+pub mod report;
 mod resume;
 mod stages;
 mod training;
@@ -59,6 +60,11 @@ pub fn run(
         refiner = training::rft(&run, iteration, &dir, &refiner)?;
         run.start_stage();
         let after = evaluate::evaluate(&run, iteration, &actor, &dir.join("eval.jsonl"))?;
+        // The report is derived from the files above; failing to draw it stops nothing.
+        let page = run.dir.join("report.html");
+        if let Err(error) = report::write_report(&run.dir, run.report_verifiers(), &page) {
+            tracing::warn!("{}: no report: {error:#}", page.display());
+        }
         on_iteration(IterationDone {
             run_dir: &run.dir,
             iteration,

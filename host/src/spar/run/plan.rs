@@ -151,6 +151,11 @@ impl Run {
         self.judge.session()
     }
 
+    /// The verifiers the report checks pairs' constraints with, if the run loaded any.
+    pub fn report_verifiers(&self) -> Option<&Verifiers> {
+        self.verifiers.as_ref().or(self.eval_verifiers.as_ref())
+    }
+
     /// The verifiers that check held-out answers.
     pub fn eval_verifiers(&self) -> &Verifiers {
         self.verifiers
