@@ -1,15 +1,23 @@
-//! `x · Wᵀ` for a frozen weight (LoRA's base) as one op whose backward gives only `x`'s
-//! gradient. Candle's matmul backward computes both operands' gradients, so a frozen weight
-//! would still cost a weight-sized gradient (per batch row, as candle broadcasts it) and a third
-//! of the backward's work on every step, for a gradient nobody reads.
+//! `x · Wᵀ (+ d)` for a frozen weight (LoRA's base) as one op whose backward gives only `x`'s
+//! (and `d`'s) gradient. Candle's matmul backward computes both operands' gradients, so a frozen
+//! weight would still cost a weight-sized gradient (per batch row, as candle broadcasts it) and a
+//! third of the backward's work on every step, for a gradient nobody reads. Adding the adapter's
+//! term `d` inside the op keeps one output-sized tensor per layer for the backward instead of
+//! three (the base output, the term and their sum).
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Storage, Tensor};
 
 /// `x · wᵀ` with `x` [.., in] (tracked) and `w` [out, in] (a constant), on the CPU.
 pub fn frozen_linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     x.contiguous()?
         .apply_op1(FrozenLinear { weight: w.clone() })
+}
+
+/// `x · wᵀ + d`, with `d` shaped like the product (an adapter's term).
+pub fn frozen_linear_plus(x: &Tensor, w: &Tensor, d: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op2(&d.contiguous()?, FrozenLinear { weight: w.clone() })
 }
 
 struct FrozenLinear {
@@ -22,6 +30,70 @@ impl CustomOp1 for FrozenLinear {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.product(storage, layout)
+    }
+
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.broadcast_matmul(&self.weight)?))
+    }
+}
+
+impl CustomOp2 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        "frozen-linear-plus"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        d: &CpuStorage,
+        d_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (mut out, shape) = self.product(x, x_layout)?;
+        if d_layout.shape() != &shape {
+            candle_core::bail!(
+                "frozen-linear-plus: the term has shape {:?}, not {shape:?}",
+                d_layout.shape()
+            );
+        }
+        let Some((start, end)) = d_layout.contiguous_offsets() else {
+            candle_core::bail!("frozen-linear-plus: a contiguous term expected");
+        };
+        match (&mut out, d) {
+            (CpuStorage::F32(o), CpuStorage::F32(d)) => {
+                o.iter_mut().zip(&d[start..end]).for_each(|(o, d)| *o += d)
+            }
+            (CpuStorage::BF16(o), CpuStorage::BF16(d)) => {
+                o.iter_mut().zip(&d[start..end]).for_each(|(o, d)| *o += *d)
+            }
+            (CpuStorage::F16(o), CpuStorage::F16(d)) => {
+                o.iter_mut().zip(&d[start..end]).for_each(|(o, d)| *o += *d)
+            }
+            _ => candle_core::bail!(
+                "frozen-linear-plus: the term's dtype differs from the product's"
+            ),
+        }
+        Ok((out, shape))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _d: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((
+            Some(grad.broadcast_matmul(&self.weight)?),
+            Some(grad.clone()),
+        ))
+    }
+}
+
+impl FrozenLinear {
+    /// `x · wᵀ` on the CPU.
+    fn product(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let (out_dim, in_dim) = self.weight.dims2()?;
         let dims = layout.shape().dims();
         let rows = layout.shape().elem_count() / in_dim.max(1);
@@ -40,10 +112,6 @@ impl CustomOp1 for FrozenLinear {
         let mut shape = dims.to_vec();
         *shape.last_mut().expect("x has a last dimension") = out_dim;
         Ok((out, Shape::from(shape)))
-    }
-
-    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.broadcast_matmul(&self.weight)?))
     }
 }
 

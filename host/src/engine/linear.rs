@@ -32,22 +32,45 @@ impl Linear {
     }
 
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.forward_base(x)?;
-        match self.adapter.as_ref().map(|a| a.delta(x)).transpose()? {
-            Some(Some(delta)) => y + delta,
-            _ => Ok(y),
+        let Some(delta) = self
+            .adapter
+            .as_ref()
+            .map(|a| a.delta(x))
+            .transpose()?
+            .flatten()
+        else {
+            return self.forward_base(x);
+        };
+        let w = self.inner.weight();
+        if self.frozen_under_training(x) {
+            // Base product and adapter term in one op: one tensor kept for the backward.
+            let w = w.to_dtype(x.dtype())?;
+            let y = super::frozen_linear::frozen_linear_plus(x, &w, &delta)?;
+            return self.with_bias(y);
+        }
+        self.forward_base(x)? + delta
+    }
+
+    /// A frozen weight under a tracked input (LoRA training) on the CPU: the weight needs no
+    /// gradient.
+    fn frozen_under_training(&self, x: &Tensor) -> bool {
+        let w = self.inner.weight();
+        !w.track_op() && x.track_op() && w.device().is_cpu()
+    }
+
+    fn with_bias(&self, y: Tensor) -> Result<Tensor> {
+        match self.inner.bias() {
+            Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?),
+            None => Ok(y),
         }
     }
 
     fn forward_base(&self, x: &Tensor) -> Result<Tensor> {
         let w = self.inner.weight();
-        let bias = |y: Tensor| match self.inner.bias() {
-            Some(b) => y.broadcast_add(&b.to_dtype(y.dtype())?),
-            None => Ok(y),
-        };
+        let bias = |y: Tensor| self.with_bias(y);
         // A frozen weight under a tracked input (LoRA training): no gradient for the weight. In
         // mixed precision the constant is cast to the compute dtype first.
-        if !w.track_op() && x.track_op() && w.device().is_cpu() {
+        if self.frozen_under_training(x) {
             let w = w.to_dtype(x.dtype())?;
             return bias(super::frozen_linear::frozen_linear(x, &w)?);
         }

@@ -30,8 +30,9 @@ impl Adapter {
         // Mixed precision: f32 adapters, cast (differentiably) to the compute dtype.
         let a = self.a.to_dtype(x.dtype())?;
         let b = self.b.to_dtype(x.dtype())?;
-        let low = x.broadcast_matmul(&a.t()?)?;
-        Ok(Some((low.broadcast_matmul(&b.t()?)? * self.scale)?))
+        // Scaled while low-rank: one small tensor instead of an output-sized one.
+        let low = (x.broadcast_matmul(&a.t()?)? * self.scale)?;
+        Ok(Some(low.broadcast_matmul(&b.t()?)?))
     }
 
     /// `scale · B·A` [out, in]: what merging adds to the layer's weight.
