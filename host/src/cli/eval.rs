@@ -8,7 +8,7 @@ use clap::Subcommand;
 
 use super::generator::GeneratorArgs;
 use crate::eval::ifeval;
-use crate::plugins::{Limits, PluginHost, World, builtin};
+use crate::plugins::{Limits, PluginHost, builtin};
 
 #[derive(Subcommand)]
 pub enum EvalCommand {
@@ -62,14 +62,12 @@ pub fn run(command: EvalCommand) -> anyhow::Result<ExitCode> {
             limit,
             max_new_tokens,
             output,
-            mut verifiers,
+            verifiers,
             plugin_timeout_ms,
             plugin_memory_mib,
             plugin_stage_time_s,
         } => {
-            if verifiers.is_empty() {
-                verifiers.push(builtin::default_for(World::Verifier)?);
-            }
+            let verifiers = builtin::verifiers_or_default(&verifiers)?;
             let host = PluginHost::new(Limits {
                 call_timeout: std::time::Duration::from_millis(plugin_timeout_ms),
                 memory_bytes: plugin_memory_mib << 20,

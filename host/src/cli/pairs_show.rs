@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::Value;
 
 use crate::plugins::verifiers::{VerifierSessions, Verifiers};
-use crate::plugins::{Limits, PluginHost, World, builtin};
+use crate::plugins::{Limits, PluginHost, builtin};
 use crate::records::PairRecord;
 use crate::spar::pairs::pair_texts;
 use crate::spar::similarity::{DiffRun, word_diff, word_similarity};
@@ -48,11 +48,7 @@ pub fn show_command(command: ShowCommand) -> anyhow::Result<ExitCode> {
     let with_constraints = pairs.iter().any(|p| p.constraint_args().is_some());
     let verifiers = if with_constraints {
         let host = PluginHost::new(Limits::default())?;
-        let paths = if command.verifiers.is_empty() {
-            vec![builtin::default_for(World::Verifier)?]
-        } else {
-            command.verifiers.clone()
-        };
+        let paths = builtin::verifiers_or_default(&command.verifiers)?;
         Some(Verifiers::load(&host, &paths)?)
     } else {
         None

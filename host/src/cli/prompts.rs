@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use crate::plugins::verifiers::Verifiers;
-use crate::plugins::{Limits, PluginHost, World, builtin};
+use crate::plugins::{Limits, PluginHost, builtin};
 use crate::spar::synth::synthesize;
 
 #[derive(Subcommand)]
@@ -37,7 +37,7 @@ pub enum PromptsCommand {
 
 pub fn run(command: PromptsCommand) -> anyhow::Result<ExitCode> {
     let PromptsCommand::Synth {
-        mut verifiers,
+        verifiers,
         tasks,
         n,
         seed,
@@ -45,11 +45,8 @@ pub fn run(command: PromptsCommand) -> anyhow::Result<ExitCode> {
         held_out,
         held_out_output,
     } = command;
-    if verifiers.is_empty() {
-        verifiers.push(builtin::default_for(World::Verifier)?);
-    }
     let host = PluginHost::new(Limits::default())?;
-    let loaded = Verifiers::load(&host, &verifiers)?;
+    let loaded = Verifiers::load(&host, &builtin::verifiers_or_default(&verifiers)?)?;
     let text = std::fs::read_to_string(&tasks)
         .with_context(|| format!("{}: cannot read", tasks.display()))?;
     let mut all: Vec<String> = text

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::plugins::verifiers::Verifiers;
-use crate::plugins::{Limits, PluginHost, World, builtin};
+use crate::plugins::{Limits, PluginHost, builtin};
 use crate::spar::run::report::write_report;
 
 #[derive(Args)]
@@ -23,12 +23,7 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let host = PluginHost::new(Limits::default())?;
-    let paths = if args.verifiers.is_empty() {
-        vec![builtin::default_for(World::Verifier)?]
-    } else {
-        args.verifiers.clone()
-    };
-    let verifiers = Verifiers::load(&host, &paths)?;
+    let verifiers = Verifiers::load(&host, &builtin::verifiers_or_default(&args.verifiers)?)?;
     let output = args
         .output
         .unwrap_or_else(|| args.run_dir.join("report.html"));

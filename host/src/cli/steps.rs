@@ -62,11 +62,7 @@ fn plugins(
 
 /// `--verifier` paths, or the built-in verifier-ifeval.
 fn verifier_paths(args: &JudgeArgs) -> anyhow::Result<Vec<PathBuf>> {
-    Ok(if args.judge.verifiers.is_empty() {
-        vec![builtin::default_for(World::Verifier)?]
-    } else {
-        args.judge.verifiers.clone()
-    })
+    builtin::verifiers_or_default(&args.judge.verifiers)
 }
 
 fn stats_line(step: &str, stats: serde_json::Value) {

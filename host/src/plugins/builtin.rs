@@ -22,6 +22,15 @@ pub fn default_for(world: World) -> anyhow::Result<PathBuf> {
     find(name)
 }
 
+/// The verifier plugins a command was given, or the built-in one when it was given none.
+pub fn verifiers_or_default(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    if given.is_empty() {
+        Ok(vec![default_for(World::Verifier)?])
+    } else {
+        Ok(given.to_vec())
+    }
+}
+
 /// Folders searched for built-in plugins, in order: `$SPAR_PLUGIN_DIR`, `plugins/` next to the
 /// binary's folder (`target/plugins` for `target/debug/spar-host`), and `target/plugins` under the
 /// current directory.

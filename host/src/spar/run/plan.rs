@@ -88,17 +88,15 @@ impl Run {
         };
         let judge = host.load(&find(&config.judge.plugin, World::Judge)?)?;
         // Verifiers judge (verifier and hybrid modes) and repair (refine = repair or both).
-        let verifiers =
-            if config.judge.mode == JudgeMode::Llm && !config.search.refine.uses_repair() {
-                None
-            } else {
-                let paths: Vec<PathBuf> = if config.judge.verifiers.is_empty() {
-                    vec![builtin::default_for(World::Verifier)?]
-                } else {
-                    config.judge.verifiers.iter().map(|v| resolve(v)).collect()
-                };
-                Some(Verifiers::load(&host, &paths)?)
-            };
+        let verifiers = if config.judge.mode == JudgeMode::Llm
+            && !config.search.refine.uses_repair()
+        {
+            None
+        } else {
+            let given: Vec<PathBuf> = config.judge.verifiers.iter().map(|v| resolve(v)).collect();
+            let paths = builtin::verifiers_or_default(&given)?;
+            Some(Verifiers::load(&host, &paths)?)
+        };
         let strategy = host.load(&find(&config.search.plugin, World::SearchStrategy)?)?;
         // No [[filters]]: none, as SPaR keeps every pair whose refinement passed the gate.
         let mut filters = Vec::new();
