@@ -16,7 +16,7 @@ fi
 # The Punkt English parameters the reference needs, from the plugin's own copy (no download).
 export NLTK_DATA=$CACHE/nltk_data
 mkdir -p "$NLTK_DATA/tokenizers/punkt_tab/english"
-cp plugins/verifier-ifeval/data/punkt-english/*.t* "$NLTK_DATA/tokenizers/punkt_tab/english/"
+cp plugins/nltk-text/data/punkt-english/*.t* "$NLTK_DATA/tokenizers/punkt_tab/english/"
 
 cargo xtask plugins >/dev/null
 cargo build --quiet --release -p spar-host

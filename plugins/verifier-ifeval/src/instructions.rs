@@ -5,7 +5,8 @@
 use fancy_regex::Regex;
 
 use crate::args::{Args, Relation};
-use crate::{json_syntax, language, punkt, python, word_tokenize};
+use crate::{json_syntax, language};
+use nltk_text::{punkt, python, word_tokenize};
 
 /// The catalogue: instruction id, argument names, one-line description, JSON Schema of the
 /// arguments.

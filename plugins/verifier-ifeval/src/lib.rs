@@ -10,16 +10,13 @@ mod instructions;
 mod json_syntax;
 mod langdetect;
 mod language;
-mod punkt;
-mod python;
 mod repair;
-mod word_tokenize;
 
 use spar_plugin_sdk::PluginInfo;
 use spar_plugin_sdk::verifier::{CheckResult, ConstraintInfo, Verifier, strict_and_loose};
 
 pub use instructions::{CATALOGUE, Instruction, count_words};
-pub use punkt::count_sentences;
+pub use nltk_text::punkt::count_sentences;
 
 struct IfEval;
 

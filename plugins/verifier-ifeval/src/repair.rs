@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use crate::instructions::Instruction;
-use crate::python;
+use nltk_text::python;
 
 /// What closes an appended postscript: the constraint asks for the marker, the sentence only
 /// makes it read as one.

@@ -3,6 +3,8 @@
 
 use fancy_regex::Regex;
 
+use crate::python_tables;
+
 /// Python's `\w`: letters and numbers of any script, and `_` (Rust's `\w` also takes combining
 /// marks, which Python does not, so Indic words would be counted differently).
 pub const WORD: &str = r"\p{L}\p{N}_";
@@ -61,6 +63,74 @@ pub fn is_lower(s: &str) -> bool {
         cased |= c.is_lowercase();
     }
     cased
+}
+
+/// `string.punctuation`.
+pub const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/// `s.strip(chars)`.
+pub fn strip_chars<'s>(s: &'s str, chars: &str) -> &'s str {
+    s.trim_matches(|c| chars.contains(c))
+}
+
+/// `s.lstrip(chars)`.
+pub fn lstrip_chars<'s>(s: &'s str, chars: &str) -> &'s str {
+    s.trim_start_matches(|c| chars.contains(c))
+}
+
+/// `s.rstrip(chars)`.
+pub fn rstrip_chars<'s>(s: &'s str, chars: &str) -> &'s str {
+    s.trim_end_matches(|c| chars.contains(c))
+}
+
+/// `s.translate(str.maketrans('', '', chars))`: `s` without any of `chars`.
+pub fn remove_chars(s: &str, chars: &str) -> String {
+    s.chars().filter(|c| !chars.contains(*c)).collect()
+}
+
+/// Whether `c` is in `table`, sorted non-overlapping inclusive ranges (the generated tables).
+pub fn in_ranges(table: &[(char, char)], c: char) -> bool {
+    table
+        .binary_search_by(|&(low, high)| {
+            if high < c {
+                std::cmp::Ordering::Less
+            } else if low > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// `c.isdigit()` (Python 3.11's Unicode tables: decimal digits plus superscripts, circled digits
+/// and the like; not Roman numerals or fractions, which Rust's `is_numeric` takes).
+pub fn is_digit_char(c: char) -> bool {
+    in_ranges(python_tables::DIGIT, c)
+}
+
+/// `s.isdigit()`: non-empty and every character a digit.
+pub fn is_digit(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(is_digit_char)
+}
+
+/// `c.isdecimal()`: what Python's `\d` matches (Unicode decimal digits only).
+pub fn is_decimal_char(c: char) -> bool {
+    in_ranges(python_tables::DECIMAL, c)
+}
+
+/// The value of a decimal digit of any script (`int(c)`), or `None` for another character. Each
+/// script's digits are a run of ten from its zero, and the table's ranges start at a zero.
+pub fn decimal_digit(c: char) -> Option<u32> {
+    let index = python_tables::DECIMAL.partition_point(|&(_, high)| high < c);
+    let &(low, high) = python_tables::DECIMAL.get(index)?;
+    (low <= c && c <= high).then(|| (c as u32 - low as u32) % 10)
+}
+
+/// `c.isalpha()` (letters only: Rust's `is_alphabetic` also takes combining marks and letter-like
+/// symbols such as circled letters).
+pub fn is_alpha_char(c: char) -> bool {
+    in_ranges(python_tables::ALPHA, c)
 }
 
 /// Translate a Python `re` pattern to fancy-regex syntax with Python's meanings of `\w`, `\W`,
