@@ -10,13 +10,16 @@
 #      answer's child is the verifiers' minimal fix) and independent pairs (a passing vs a
 #      failing sample of the same prompt, the baseline the paper argues against);
 #   4. greedy evaluation of the base, SPaR, repair and independent actors on IFEval's 541
-#      prompts and on the held-out prompts (all four accuracies each);
+#      prompts, on IFBench's 300 (out-of-distribution constraints; `words:start_verb`, which needs
+#      a POS tagger, counts as failed for every model) and on the held-out prompts (all four
+#      accuracies each);
 #   5. one table with exact McNemar tests on prompt-level loose, also written as JSON to
 #      $OUT/report.json (scripts/fidelity/report.py).
 #
 # About an hour on 2 CPU cores once built. Every step is skipped when its output exists, so a
 # rerun continues; delete $OUT to start over. Settings (environment): TRAIN, HELDOUT, SEED,
-# IFEVAL_LIMIT (first N IFEval prompts; default all), HELDOUT_LIMIT (first N held-out prompts
+# IFEVAL_LIMIT (first N IFEval prompts; default all), IFBENCH_LIMIT (first N IFBench prompts;
+# default all), HELDOUT_LIMIT (first N held-out prompts
 # evaluated; default all), EVAL_MAX_NEW (tokens per evaluated answer), EVAL_BATCH (sequences per
 # generation pass), OUT (default target/fidelity), SET (extra `--set key=value` words for every
 # run), PAIRS (pairs per arm; default: as many as SPaR kept).
@@ -26,6 +29,7 @@ TRAIN=${TRAIN:-150}
 HELDOUT=${HELDOUT:-100}
 SEED=${SEED:-11}
 IFEVAL_LIMIT=${IFEVAL_LIMIT:-541}
+IFBENCH_LIMIT=${IFBENCH_LIMIT:-300}
 HELDOUT_LIMIT=${HELDOUT_LIMIT:-$HELDOUT}
 EVAL_MAX_NEW=${EVAL_MAX_NEW:-384}
 EVAL_BATCH=${EVAL_BATCH:-16}
@@ -89,6 +93,10 @@ evaluate() { # name, model
     timed "$BIN" eval ifeval --input tests/data/ifeval/input_data.jsonl --model "$model" \
       --limit "$IFEVAL_LIMIT" --max-new-tokens "$EVAL_MAX_NEW" --batch-size "$EVAL_BATCH" \
       --output "$OUT/eval/ifeval-$name" >/dev/null
+  [ -s "$OUT/eval/ifbench-$name/eval_results_loose.jsonl" ] ||
+    timed "$BIN" eval ifbench --input tests/data/ifbench/IFBench_test.jsonl --model "$model" \
+      --limit "$IFBENCH_LIMIT" --max-new-tokens "$EVAL_MAX_NEW" --batch-size "$EVAL_BATCH" \
+      --unsupported-as-failed --output "$OUT/eval/ifbench-$name" >/dev/null
   [ -s "$OUT/eval/heldout-$name/eval_results_loose.jsonl" ] ||
     timed "$BIN" eval ifeval --input "$OUT/heldout.jsonl" --model "$model" --limit "$HELDOUT_LIMIT" \
       --max-new-tokens "$EVAL_MAX_NEW" --batch-size "$EVAL_BATCH" \
@@ -101,7 +109,7 @@ evaluate repair "$OUT/run-repair/iter-1/actor"
 evaluate independent "$OUT/run-independent/iter-1/actor"
 
 echo
-echo "fidelity benchmark ($(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; TRAIN=$TRAIN HELDOUT=$HELDOUT SEED=$SEED PAIRS=$PAIRS IFEVAL_LIMIT=$IFEVAL_LIMIT HELDOUT_LIMIT=$HELDOUT_LIMIT EVAL_MAX_NEW=$EVAL_MAX_NEW EVAL_BATCH=$EVAL_BATCH SET=\"$SET\")"
+echo "fidelity benchmark ($(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; TRAIN=$TRAIN HELDOUT=$HELDOUT SEED=$SEED PAIRS=$PAIRS IFEVAL_LIMIT=$IFEVAL_LIMIT IFBENCH_LIMIT=$IFBENCH_LIMIT HELDOUT_LIMIT=$HELDOUT_LIMIT EVAL_MAX_NEW=$EVAL_MAX_NEW EVAL_BATCH=$EVAL_BATCH SET=\"$SET\")"
 python3 scripts/fidelity/report.py "$OUT"
 echo
 for name in spar repair; do

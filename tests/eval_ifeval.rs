@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{plugin, scratch, spar_host};
+use common::{eval_files as files, plugin, scratch, spar_host};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -112,18 +112,6 @@ fn the_default_verifier_is_the_built_in_one() {
         std::fs::read_to_string(out.join("eval_results_strict.jsonl")).unwrap(),
         "{\"follow_all_instructions\": true, \"follow_instruction_list\": [true], \"instruction_id_list\": [\"punctuation:no_comma\"], \"prompt\": \"Say hi without commas\", \"response\": \"Hi there\"}\n"
     );
-}
-
-/// Writes `input.jsonl` and `responses.jsonl` into a scratch folder.
-fn files(name: &str, input: &str, responses: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let dir = scratch(name);
-    std::fs::write(dir.join("input.jsonl"), input).unwrap();
-    std::fs::write(dir.join("responses.jsonl"), responses).unwrap();
-    (
-        dir.join("input.jsonl"),
-        dir.join("responses.jsonl"),
-        dir.join("out"),
-    )
 }
 
 #[test]

@@ -11,7 +11,7 @@ import os
 import sys
 
 MODELS = ["base", "spar", "repair", "independent"]
-BENCHMARKS = ["ifeval", "heldout"]
+BENCHMARKS = ["ifeval", "ifbench", "heldout"]
 COMPARISONS = [
     ("spar", "base"), ("repair", "base"), ("independent", "base"),
     ("spar", "independent"), ("repair", "independent"), ("repair", "spar"),

@@ -101,3 +101,16 @@ pub fn succeed(command: &mut Command) -> std::process::Output {
     );
     output
 }
+
+/// Writes an eval's `input.jsonl` and `responses.jsonl` into a scratch folder; returns their
+/// paths and the output folder's.
+pub fn eval_files(name: &str, input: &str, responses: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = scratch(name);
+    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    std::fs::write(dir.join("responses.jsonl"), responses).unwrap();
+    (
+        dir.join("input.jsonl"),
+        dir.join("responses.jsonl"),
+        dir.join("out"),
+    )
+}

@@ -129,10 +129,15 @@ pub fn tokenize_sentence(sentence: &str) -> Vec<String> {
 
 /// `nltk.word_tokenize(text)`.
 pub fn word_tokenize(text: &str) -> Vec<String> {
+    tokens(text).collect()
+}
+
+/// The tokens of `nltk.word_tokenize(text)`, one sentence at a time: a checker that only counts
+/// or looks at a few of them never holds all of a long response's tokens at once.
+pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
     punkt::sentences(text)
         .into_iter()
         .flat_map(tokenize_sentence)
-        .collect()
 }
 
 #[cfg(test)]

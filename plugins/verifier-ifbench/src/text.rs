@@ -42,9 +42,16 @@ pub fn decimal_runs(text: &str) -> Vec<&str> {
     runs(text, python::is_decimal_char)
 }
 
-/// `instructions_util.count_words`.
+/// `instructions_util.count_words` (counted, not collected: a response may be megabytes).
 pub fn count_words(text: &str) -> usize {
-    word_tokens(text).len()
+    let mut count = 0;
+    let mut in_word = false;
+    for c in text.chars() {
+        let word = python::is_word_char(c);
+        count += (word && !in_word) as usize;
+        in_word = word;
+    }
+    count
 }
 
 /// `text.translate(str.maketrans('', '', string.punctuation))`.

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use nltk_text::{python, word_tokenize::word_tokenize};
+use nltk_text::{python, word_tokenize};
 
 use super::Check;
 use crate::args::Args;
@@ -189,9 +189,8 @@ pub fn build(name: &str, args: &Args) -> Result<Check, String> {
         "pronouns" => {
             let n = args.count("N", 0)? as usize;
             Box::new(move |v| {
-                let tokens = word_tokenize(&python::lower(&v.replace('/', " ")));
-                tokens
-                    .iter()
+                let lowered = python::lower(&v.replace('/', " "));
+                word_tokenize::tokens(&lowered)
                     .filter(|t| PRONOUNS.contains(&t.as_str()))
                     .count()
                     >= n

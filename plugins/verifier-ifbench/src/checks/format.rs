@@ -1,7 +1,7 @@
 //! `format:*`: nesting, options, one word per line, emoji, indentation, quotes, lists, italics,
 //! bullets, title case, a template and no whitespace.
 
-use nltk_text::{python, word_tokenize::word_tokenize};
+use nltk_text::{python, word_tokenize};
 
 use super::Check;
 use crate::args::Args;
@@ -38,7 +38,7 @@ pub fn build(name: &str, args: &Args) -> Result<Check, String> {
         "thesis" => Box::new(italic_thesis),
         "sub-bullets" => Box::new(|v| v.split('*').skip(1).all(|bullet| bullet.contains('-'))),
         "no_bullets_bullets" => Box::new(sentences_then_bullets),
-        "title_case" => Box::new(|v| word_tokenize(v).iter().all(|w| is_title_word(w))),
+        "title_case" => Box::new(|v| word_tokenize::tokens(v).all(|w| is_title_word(&w))),
         "output_template" => Box::new(|v| {
             ["My Answer:", "My Conclusion:", "Future Outlook:"]
                 .iter()

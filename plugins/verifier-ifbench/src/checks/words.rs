@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use nltk_text::{python, word_tokenize::word_tokenize};
+use nltk_text::{python, word_tokenize};
 
 use super::Check;
 use crate::args::Args;
@@ -59,7 +59,7 @@ pub fn build(name: &str, args: &Args) -> Result<Check, String> {
             Box::new(move |v| {
                 let words = without_punctuation(&python::lower(v));
                 let mut counts: HashMap<&str, usize> = HashMap::new();
-                for word in split(&words) {
+                for word in python::split_whitespace(&words) {
                     *counts.entry(word).or_default() += 1;
                 }
                 counts.values().all(|&n| n <= most)
@@ -107,8 +107,7 @@ pub fn build(name: &str, args: &Args) -> Result<Check, String> {
                 let Some(sentence) = sentences.get(n - 1) else {
                     return false;
                 };
-                let words: Vec<String> = word_tokenize(sentence)
-                    .into_iter()
+                let words: Vec<String> = word_tokenize::tokens(sentence)
                     .filter(|t| t.chars().any(is_alnum))
                     .collect();
                 words
@@ -119,21 +118,32 @@ pub fn build(name: &str, args: &Args) -> Result<Check, String> {
         "words_position" => {
             let keyword = python::lower(python::strip(args.string("keyword")?));
             Box::new(move |v| {
-                let words = word_tokenize(v);
-                let n = words.len();
-                if n < 2 {
-                    return false;
+                // The second token and the last three, streamed (a response may be megabytes).
+                let (mut n, mut second, mut tail) = (0, None, std::collections::VecDeque::new());
+                for token in word_tokenize::tokens(v) {
+                    n += 1;
+                    if n == 2 {
+                        second = Some(token.clone());
+                    }
+                    tail.push_back(token);
+                    if tail.len() > 3 {
+                        tail.pop_front();
+                    }
                 }
+                let Some(second) = second else {
+                    return false;
+                };
+                let from_end = |k: usize| &tail[tail.len() - k];
                 // `words[-1] in string.punctuation` is a substring test.
-                let last = if PUNCTUATION.contains(words[n - 1].as_str()) {
+                let last = if PUNCTUATION.contains(from_end(1).as_str()) {
                     if n < 3 {
                         return false;
                     }
-                    &words[n - 3]
+                    from_end(3)
                 } else {
-                    &words[n - 2]
+                    from_end(2)
                 };
-                python::lower(&words[1]) == keyword && python::lower(last) == keyword
+                python::lower(&second) == keyword && python::lower(last) == keyword
             })
         }
         _ => unreachable!("catalogue id words:{name}"),

@@ -1,7 +1,8 @@
-//! `spar-host eval ifeval`: the official IFEval evaluation, with verifier plugins as the checkers.
-//! Reads the official input and response formats, matches responses to prompts by prompt text (as
-//! the official checker does), and writes `eval_results_strict.jsonl` / `eval_results_loose.jsonl`
-//! in the official format, byte for byte.
+//! `spar-host eval ifeval|ifbench`: a benchmark's own evaluation, with verifier plugins as the
+//! checkers. IFEval and IFBench share their formats (IFBench's `run_eval.py` is IFEval's, with
+//! string keys); they differ only where [`Benchmark`] says. Reads the input and response
+//! formats, matches responses to prompts by prompt text (as the reference checkers do), and
+//! writes `eval_results_strict.jsonl` / `eval_results_loose.jsonl` in their format, byte for byte.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,10 +14,34 @@ use super::python_json;
 use crate::plugins::PluginHost;
 use crate::plugins::verifiers::Verifiers;
 
-/// One IFEval prompt with its instructions.
+/// The benchmarks `eval` knows, and where their reference evaluations differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Benchmark {
+    IfEval,
+    IfBench,
+}
+
+impl Benchmark {
+    /// The verifier plugin built from this repository that checks its instruction ids.
+    pub fn builtin_verifier(self) -> &'static str {
+        match self {
+            Benchmark::IfEval => "verifier-ifeval",
+            Benchmark::IfBench => "verifier-ifbench",
+        }
+    }
+
+    /// IFBench's `run_eval.py` also finds a response under the stripped prompt and scores a
+    /// prompt without a response as failed; IFEval's checker requires every response.
+    fn lenient_responses(self) -> bool {
+        self == Benchmark::IfBench
+    }
+}
+
+/// One benchmark prompt with its instructions.
 #[derive(Clone, Debug)]
 pub struct Input {
-    pub key: i64,
+    /// IFEval's keys are integers, IFBench's strings; both are shown as written.
+    pub key: String,
     pub prompt: String,
     pub instruction_ids: Vec<String>,
     /// One JSON object per instruction.
@@ -40,12 +65,14 @@ fn string_field(value: &Value, name: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("field `{name}` must be a string"))
 }
 
-/// The official `input_data.jsonl` format.
+/// The input format (`input_data.jsonl`, `IFBench_test.jsonl`).
 pub fn read_inputs(path: &Path) -> anyhow::Result<Vec<Input>> {
     read_jsonl(path, |value, line| {
-        let key = field(&value, "key")?
-            .as_i64()
-            .ok_or_else(|| anyhow::anyhow!("field `key` must be an integer"))?;
+        let key = match field(&value, "key")? {
+            Value::Number(n) if n.is_i64() => n.to_string(),
+            Value::String(s) => s.clone(),
+            other => bail!("field `key` must be an integer or a string, got {other}"),
+        };
         let ids = field(&value, "instruction_id_list")?
             .as_array()
             .ok_or_else(|| anyhow::anyhow!("field `instruction_id_list` must be a list"))?
@@ -88,38 +115,87 @@ pub fn read_inputs(path: &Path) -> anyhow::Result<Vec<Input>> {
     })
 }
 
-/// The official responses format: `{"prompt", "response"}` per line; a later line for the same
-/// prompt wins, as in the official checker.
-pub fn read_responses(path: &Path) -> anyhow::Result<HashMap<String, String>> {
-    let pairs = read_jsonl(path, |value, _| {
+/// The responses format: `{"prompt", "response"}` per line; a later line for the same prompt
+/// wins, as in the reference checkers.
+pub fn read_responses(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    read_jsonl(path, |value, _| {
         Ok((
             string_field(&value, "prompt")?,
             string_field(&value, "response")?,
         ))
-    })?;
-    Ok(pairs.into_iter().collect())
+    })
+}
+
+/// Responses by prompt, as the benchmark's reference looks them up.
+pub struct Responses {
+    by_prompt: HashMap<String, String>,
+    lenient: bool,
+}
+
+impl Responses {
+    pub fn new(benchmark: Benchmark, pairs: Vec<(String, String)>) -> Responses {
+        let lenient = benchmark.lenient_responses();
+        let mut by_prompt = HashMap::new();
+        for (prompt, response) in pairs {
+            // IFBench's `read_prompt_to_response_dict`: the stripped prompt finds it too.
+            let stripped = prompt.trim();
+            if lenient && stripped != prompt {
+                by_prompt.insert(stripped.to_string(), response.clone());
+            }
+            by_prompt.insert(prompt, response);
+        }
+        Responses { by_prompt, lenient }
+    }
+
+    /// The response to `prompt`, if there is one.
+    pub fn get(&self, prompt: &str) -> Option<&str> {
+        self.by_prompt
+            .get(prompt)
+            .or_else(|| {
+                self.lenient
+                    .then(|| self.by_prompt.get(prompt.trim()))
+                    .flatten()
+            })
+            .map(String::as_str)
+    }
 }
 
 /// The labels of one prompt.
 pub struct Outcome {
     pub strict: Vec<bool>,
     pub loose: Vec<bool>,
+    /// No response: IFBench scores every instruction of the prompt as not followed.
+    pub missing_response: bool,
+    /// Instructions no loaded verifier knows, scored as not followed (`--unsupported-as-failed`).
+    pub unchecked: Vec<String>,
+}
+
+/// What to do with an instruction id no loaded verifier knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unsupported {
+    /// Stop before checking anything, naming the id.
+    Refuse,
+    /// Score it as not followed and count it in the report.
+    ScoreAsFailed,
 }
 
 /// Check every instruction of every input against its response.
 pub fn evaluate(
+    benchmark: Benchmark,
     input_path: &Path,
     inputs: &[Input],
     responses_path: &Path,
-    responses: &HashMap<String, String>,
+    responses: &Responses,
     verifiers: &Verifiers,
+    unsupported: Unsupported,
 ) -> anyhow::Result<Vec<Outcome>> {
     // Refuse unknown ids and missing responses before checking anything.
     for input in inputs {
         for id in &input.instruction_ids {
-            if !verifiers.knows(id) {
+            if !verifiers.knows(id) && unsupported == Unsupported::Refuse {
                 bail!(
-                    "{}:{}: instruction id `{id}` (key {}) is not known to any loaded verifier (loaded: {})",
+                    "{}:{}: instruction id `{id}` (key {}) is not known to any loaded verifier (loaded: {}); \
+                     pass --unsupported-as-failed to score such instructions as not followed",
                     input_path.display(),
                     input.line,
                     input.key,
@@ -127,7 +203,7 @@ pub fn evaluate(
                 );
             }
         }
-        if !responses.contains_key(&input.prompt) {
+        if responses.get(&input.prompt).is_none() && !benchmark.lenient_responses() {
             let preview: String = input.prompt.chars().take(80).collect();
             bail!(
                 "{}:{}: prompt of key {} has no response in {}: {preview:?}",
@@ -165,18 +241,35 @@ pub fn evaluate(
 fn check_all(
     input_path: &Path,
     inputs: &[Input],
-    responses: &HashMap<String, String>,
+    responses: &Responses,
     verifiers: &Verifiers,
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut sessions = verifiers.sessions();
     let mut outcomes = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let response = &responses[&input.prompt];
+        let n = input.instruction_ids.len();
+        let Some(response) = responses.get(&input.prompt) else {
+            outcomes.push(Outcome {
+                strict: vec![false; n],
+                loose: vec![false; n],
+                missing_response: true,
+                unchecked: Vec::new(),
+            });
+            continue;
+        };
         let mut outcome = Outcome {
-            strict: Vec::new(),
-            loose: Vec::new(),
+            strict: Vec::with_capacity(n),
+            loose: Vec::with_capacity(n),
+            missing_response: false,
+            unchecked: Vec::new(),
         };
         for (id, kwargs) in input.instruction_ids.iter().zip(&input.kwargs) {
+            if !verifiers.knows(id) {
+                outcome.strict.push(false);
+                outcome.loose.push(false);
+                outcome.unchecked.push(id.clone());
+                continue;
+            }
             let result = sessions
                 .check(id, kwargs, &input.prompt, response)
                 .with_context(|| {
@@ -212,7 +305,7 @@ fn result_line(input: &Input, response: &str, follow: &[bool]) -> String {
 pub fn write_results(
     dir: &Path,
     inputs: &[Input],
-    responses: &HashMap<String, String>,
+    responses: &Responses,
     outcomes: &[Outcome],
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
@@ -227,7 +320,9 @@ pub fn write_results(
             } else {
                 &outcome.loose
             };
-            text.push_str(&result_line(input, &responses[&input.prompt], follow));
+            // A prompt without a response is written with an empty one, as IFBench does.
+            let response = responses.get(&input.prompt).unwrap_or("");
+            text.push_str(&result_line(input, response, follow));
         }
         crate::storage::write_atomic(&dir.join(name), text.as_bytes())?;
     }
@@ -245,6 +340,10 @@ pub struct Summary {
     pub instruction_loose: usize,
     /// id -> (count, strict passes, loose passes)
     pub per_id: BTreeMap<String, (usize, usize, usize)>,
+    /// Prompts without a response, scored as failed.
+    pub missing_responses: usize,
+    /// id -> instructions no loaded verifier could check, scored as failed.
+    pub unchecked: BTreeMap<String, usize>,
 }
 
 impl Summary {
@@ -252,6 +351,10 @@ impl Summary {
         let mut s = Summary::default();
         for (input, outcome) in inputs.iter().zip(outcomes) {
             s.prompts += 1;
+            s.missing_responses += outcome.missing_response as usize;
+            for id in &outcome.unchecked {
+                *s.unchecked.entry(id.clone()).or_default() += 1;
+            }
             s.prompt_strict += outcome.strict.iter().all(|b| *b) as usize;
             s.prompt_loose += outcome.loose.iter().all(|b| *b) as usize;
             for (i, id) in input.instruction_ids.iter().enumerate() {
@@ -271,7 +374,7 @@ impl Summary {
         if d == 0 { 0.0 } else { n as f64 / d as f64 }
     }
 
-    /// The report `eval ifeval` prints.
+    /// The report `eval` prints.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let line = |out: &mut String, label: &str, n: usize, d: usize| {
@@ -304,6 +407,17 @@ impl Summary {
             self.instruction_loose,
             self.instructions,
         );
+        if self.missing_responses > 0 {
+            out.push_str(&format!(
+                "{} prompts had no response and count as failed (as IFBench scores them)\n",
+                self.missing_responses
+            ));
+        }
+        for (id, n) in &self.unchecked {
+            out.push_str(&format!(
+                "{n} instructions `{id}` could not be checked by the loaded verifiers and count as not followed\n"
+            ));
+        }
         out.push_str(&format!(
             "\n{:<46} {:>5} {:>8} {:>8}\n",
             "instruction id", "n", "strict", "loose"
@@ -319,18 +433,28 @@ impl Summary {
     }
 }
 
-/// Everything `spar-host eval ifeval` does; returns the summary.
+/// Everything `spar-host eval ifeval|ifbench` does; returns the summary.
 pub fn run(
+    benchmark: Benchmark,
     host: &PluginHost,
     input_path: &Path,
     responses_path: &Path,
     output: &Path,
     verifier_paths: &[PathBuf],
+    unsupported: Unsupported,
 ) -> anyhow::Result<Summary> {
     let inputs = read_inputs(input_path)?;
-    let responses = read_responses(responses_path)?;
+    let responses = Responses::new(benchmark, read_responses(responses_path)?);
     let verifiers = Verifiers::load(host, verifier_paths)?;
-    let outcomes = evaluate(input_path, &inputs, responses_path, &responses, &verifiers)?;
+    let outcomes = evaluate(
+        benchmark,
+        input_path,
+        &inputs,
+        responses_path,
+        &responses,
+        &verifiers,
+        unsupported,
+    )?;
     write_results(output, &inputs, &responses, &outcomes)?;
     Ok(Summary::new(&inputs, &outcomes))
 }
