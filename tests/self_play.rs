@@ -942,3 +942,76 @@ fn a_judge_fault_leaves_its_sample_unjudged_not_the_step() {
     );
     assert!(records[1].get("fault").is_none(), "{}", records[1]);
 }
+
+#[test]
+fn prompt_synthesis_draws_from_every_verifier_given_as_their_schemas_allow() {
+    let dir = common::scratch("synth-two");
+    let tasks = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/synth-tasks.txt");
+    let (ifeval, ifbench) = (
+        common::plugin("verifier-ifeval"),
+        common::plugin("verifier-ifbench"),
+    );
+    run(
+        &["prompts", "synth", "--n", "200", "--seed", "9"],
+        &[
+            ("--tasks", &tasks),
+            ("--output", &dir.join("p.jsonl")),
+            ("--verifier", &ifeval),
+            ("--verifier", &ifbench),
+        ],
+    );
+    let prompts = lines(&dir.join("p.jsonl"));
+    let host = PluginHost::new(Limits::default()).unwrap();
+    let verifiers = Verifiers::load(&host, &[ifeval, ifbench]).unwrap();
+    let mut sessions = verifiers.sessions();
+    let (mut from_ifeval, mut from_ifbench) = (0, 0);
+    for prompt in &prompts {
+        let ids: Vec<&str> = prompt["instruction_id_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_str().unwrap())
+            .collect();
+        for (id, kwargs) in ids.iter().zip(prompt["kwargs"].as_array().unwrap()) {
+            // IFBench's ids have a family of their own (count:, words:, format:, ...).
+            let ifbench_id = [
+                "count:",
+                "ratio:",
+                "words:",
+                "sentence:",
+                "format:",
+                "custom:",
+                "repeat:",
+            ]
+            .iter()
+            .any(|family| id.starts_with(family));
+            from_ifbench += ifbench_id as usize;
+            from_ifeval += !ifbench_id as usize;
+            // The schemas keep whole-task instructions out, and what is drawn checks cleanly.
+            assert!(
+                !id.starts_with("custom:") && *id != "repeat:repeat_simple",
+                "{prompt}"
+            );
+            sessions
+                .check(id, &kwargs.to_string(), "", "An answer.")
+                .unwrap_or_else(|e| panic!("{id} {kwargs}: {e}"));
+        }
+        // An instruction that fixes the whole answer stands alone.
+        for alone in [
+            "detectable_format:json_format",
+            "repeat:repeat_change",
+            "format:options",
+        ] {
+            assert!(!ids.contains(&alone) || ids.len() == 1, "{prompt}");
+        }
+        let cases = ids
+            .iter()
+            .filter(|id| id.starts_with("change_case:"))
+            .count();
+        assert!(cases <= 1, "{prompt}");
+    }
+    assert!(
+        from_ifeval > 50 && from_ifbench > 50,
+        "{from_ifeval} IFEval, {from_ifbench} IFBench constraints"
+    );
+}

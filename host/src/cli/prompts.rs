@@ -8,13 +8,14 @@ use clap::Subcommand;
 
 use crate::plugins::verifiers::Verifiers;
 use crate::plugins::{Limits, PluginHost, builtin};
-use crate::spar::synth::synthesize;
+use crate::spar::synth::{Drawable, synthesize};
 
 #[derive(Subcommand)]
 pub enum PromptsCommand {
     /// Training prompts: plain tasks plus 1-3 verifiable constraints each (IFEval format).
     Synth {
-        /// Verifier plugins whose catalogue supplies the constraints (default: verifier-ifeval).
+        /// Verifier plugins whose catalogues supply the constraints (default: verifier-ifeval);
+        /// repeat to draw from several, e.g. verifier-ifeval and verifier-ifbench.
         #[arg(long = "verifier")]
         verifiers: Vec<PathBuf>,
         /// Plain tasks, one per line.
@@ -58,7 +59,11 @@ pub fn run(command: PromptsCommand) -> anyhow::Result<ExitCode> {
     // Held-out prompts come from tasks the training prompts never see.
     let split = if held_out > 0 { all.len() / 5 } else { 0 };
     let held_tasks: Vec<String> = all.split_off(all.len() - split);
-    let catalogue = loaded.ids();
+    let catalogue: Vec<Drawable> = loaded
+        .ids()
+        .iter()
+        .filter_map(|id| Drawable::new(id, loaded.args_schema(id).unwrap_or("{}")))
+        .collect();
     let mut sessions = loaded.sessions();
     let train = synthesize(&all, &catalogue, &mut sessions, n, seed)?;
     crate::storage::write_jsonl(&output, &train)?;

@@ -16,6 +16,8 @@ pub struct Verifiers {
     /// The same components' repair view, for those that export `repair-api`.
     repairers: Vec<Option<RepairPlugin>>,
     by_id: HashMap<String, usize>,
+    /// Each id's JSON Schema of its arguments, as its plugin gave it.
+    schemas: HashMap<String, String>,
 }
 
 impl Verifiers {
@@ -34,6 +36,7 @@ impl Verifiers {
         let mut plugins = Vec::new();
         let mut repairers = Vec::new();
         let mut by_id: HashMap<String, usize> = HashMap::new();
+        let mut schemas = HashMap::new();
         for path in paths {
             let plugin: VerifierPlugin = host.load(path)?;
             repairers.push(if plugin.manifest().offers_repair() {
@@ -59,6 +62,7 @@ impl Verifiers {
                         ),
                     }
                 }
+                schemas.insert(constraint.id.clone(), constraint.args_schema);
                 by_id.insert(constraint.id, plugins.len());
             }
             plugins.push(plugin);
@@ -67,6 +71,7 @@ impl Verifiers {
             plugins,
             repairers,
             by_id,
+            schemas,
         })
     }
 
@@ -95,6 +100,11 @@ impl Verifiers {
         let mut ids: Vec<String> = self.by_id.keys().cloned().collect();
         ids.sort();
         ids
+    }
+
+    /// The JSON Schema of `id`'s arguments, as its plugin declared it.
+    pub fn args_schema(&self, id: &str) -> Option<&str> {
+        self.schemas.get(id).map(String::as_str)
     }
 
     /// Whether some loaded plugin offers repair.

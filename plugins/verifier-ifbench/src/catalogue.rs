@@ -414,10 +414,25 @@ pub fn args_schema(entry: &Entry) -> String {
         .iter()
         .map(|name| format!("\"{name}\":{}", property(name)))
         .collect();
+    // What a prompt generator may draw, and what not (see `wit/verifier.wit`).
     let examples = match entry.id {
         "count:word_count_range" => {
             r#","examples":[{"min_words":50,"max_words":80},{"min_words":100,"max_words":150},{"min_words":150,"max_words":200}]"#
         }
+        // Five different keywords: the same word twice would ask for two counts at once.
+        "count:keywords_multiple" => {
+            r#","examples":[{"keyword1":"river","keyword2":"window","keyword3":"garden","keyword4":"signal","keyword5":"marble"},{"keyword1":"harvest","keyword2":"lantern","keyword3":"compass","keyword4":"river","keyword5":"garden"}]"#
+        }
+        // Whole tasks of their own (or an answer fixed in advance): not a constraint on a task.
+        id if id.starts_with("custom:") || id == "repeat:repeat_simple" => {
+            r#","x-spar-synth":false"#
+        }
+        // The answer's whole shape is fixed: no second constraint fits beside it.
+        "repeat:repeat_change"
+        | "repeat:repeat_span"
+        | "format:options"
+        | "format:newline"
+        | "format:no_whitespace" => r#","x-spar-alone":true"#,
         _ => "",
     };
     format!(

@@ -142,27 +142,99 @@ pub fn argument_names(id: &str) -> Option<&'static [&'static str]> {
         .map(|(_, names, _)| *names)
 }
 
-/// JSON Schema of an instruction's arguments.
+/// The words `keywords:*` arguments are drawn from in synthesised prompts.
+const SYNTH_WORDS: &str =
+    r#"["river","window","garden","signal","marble","harvest","lantern","compass"]"#;
+
+/// JSON Schema of an instruction's arguments, with what a prompt generator may draw for each
+/// (the ranges of the official generator's; see `wit/verifier.wit` for the `x-spar-` keywords).
 pub fn args_schema(id: &str) -> String {
     let names = argument_names(id).unwrap_or(&[]);
-    let properties: Vec<String> = names
-        .iter()
-        .map(|name| {
-            let ty = match *name {
-                "keywords" | "forbidden_words" => r#"{"type":"array","items":{"type":"string"}}"#,
-                "relation" | "let_relation" | "capital_relation" => {
-                    r#"{"type":"string","enum":["less than","at least"]}"#
-                }
-                n if n.starts_with("num_") || n.ends_with("frequency") || n == "nth_paragraph" => {
-                    r#"{"type":"integer"}"#
-                }
-                _ => r#"{"type":"string"}"#,
-            };
-            format!("\"{name}\":{ty}")
-        })
-        .collect();
+    let relation = r#"{"type":"string","enum":["less than","at least"]}"#;
+    let words = format!(r#"{{"type":"string","enum":{SYNTH_WORDS}}}"#);
+    let property = |name: &str| -> String {
+        let hint = match (id, name) {
+            (_, "relation" | "let_relation" | "capital_relation") if id != "keywords:frequency" => {
+                relation.to_string()
+            }
+            ("keywords:frequency", "relation") => r#"{"type":"string","enum":["at least"]}"#.into(),
+            ("keywords:frequency", "keyword") => words.clone(),
+            ("keywords:frequency", "frequency") => r#"{"type":"integer","minimum":1,"maximum":3}"#.into(),
+            ("keywords:existence", _) => format!(
+                r#"{{"type":"array","items":{{"type":"string","enum":{SYNTH_WORDS}}},"minItems":1,"maxItems":2}}"#
+            ),
+            ("keywords:forbidden_words", _) => format!(
+                r#"{{"type":"array","items":{{"type":"string","enum":{}}},"minItems":2,"maxItems":2}}"#,
+                SYNTH_WORDS.replace(']', r#","very"]"#)
+            ),
+            ("keywords:letter_frequency", "letter") => {
+                r#"{"type":"string","enum":["a","e","o","t","z","q"]}"#.into()
+            }
+            ("keywords:letter_frequency", _) => r#"{"type":"integer","minimum":2,"maximum":9}"#.into(),
+            ("length_constraints:number_sentences", _) => {
+                r#"{"type":"integer","minimum":2,"maximum":7}"#.into()
+            }
+            ("length_constraints:number_paragraphs", _) => {
+                r#"{"type":"integer","minimum":2,"maximum":4}"#.into()
+            }
+            ("detectable_content:number_placeholders", _)
+            | ("detectable_format:number_highlighted_sections", _) => {
+                r#"{"type":"integer","minimum":1,"maximum":3}"#.into()
+            }
+            ("detectable_content:postscript", _) => {
+                r#"{"type":"string","enum":["P.S.","P.P.S"]}"#.into()
+            }
+            ("detectable_format:number_bullet_lists", _) => {
+                r#"{"type":"integer","minimum":2,"maximum":5}"#.into()
+            }
+            ("startend:end_checker", _) => {
+                r#"{"type":"string","enum":["Any other questions?","Is there anything else I can help with?"]}"#.into()
+            }
+            ("change_case:capital_word_frequency", _) => {
+                r#"{"type":"integer","minimum":1,"maximum":5}"#.into()
+            }
+            ("combination:repeat_prompt", _) => r#"{"type":"string","x-spar-fill":"task"}"#.into(),
+            (_, "keywords" | "forbidden_words") => {
+                r#"{"type":"array","items":{"type":"string"}}"#.into()
+            }
+            (_, n) if n.starts_with("num_") || n.ends_with("frequency") || n == "nth_paragraph" => {
+                r#"{"type":"integer"}"#.into()
+            }
+            _ => r#"{"type":"string"}"#.into(),
+        };
+        format!("\"{name}\":{hint}")
+    };
+    let properties: Vec<String> = names.iter().map(|n| property(n)).collect();
+    let mut extra = String::new();
+    match id {
+        // The word limits depend on the relation, as in the official generator.
+        "length_constraints:number_words" => {
+            let mut examples: Vec<String> = (0..6)
+                .map(|i| format!(r#"{{"num_words":{},"relation":"less than"}}"#, 50 + 25 * i))
+                .collect();
+            examples.extend(
+                (0..5).map(|i| format!(r#"{{"num_words":{},"relation":"at least"}}"#, 40 + 20 * i)),
+            );
+            extra = format!(r#","examples":[{}]"#, examples.join(","));
+        }
+        // The answer's whole shape is fixed: no second constraint fits beside it.
+        "detectable_format:json_format"
+        | "detectable_format:constrained_response"
+        | "combination:two_responses"
+        | "combination:repeat_prompt" => extra = r#","x-spar-alone":true"#.into(),
+        _ if id.starts_with("change_case:") => {
+            let others: Vec<String> = CATALOGUE
+                .iter()
+                .map(|(other, _, _)| *other)
+                .filter(|other| other.starts_with("change_case:") && *other != id)
+                .map(|other| format!("\"{other}\""))
+                .collect();
+            extra = format!(r#","x-spar-conflicts":[{}]"#, others.join(","));
+        }
+        _ => {}
+    }
     format!(
-        r#"{{"type":"object","properties":{{{}}},"required":[{}],"additionalProperties":false}}"#,
+        r#"{{"type":"object","properties":{{{}}},"required":[{}],"additionalProperties":false{extra}}}"#,
         properties.join(","),
         names
             .iter()
