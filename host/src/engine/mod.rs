@@ -1,6 +1,7 @@
 //! The model engine: configs, the trainable transformer, weights (HF directories and GGUF),
 //! tokenizers, chat templates, sampling and batched generation.
 
+mod attention;
 pub mod chat_template;
 pub mod config;
 pub mod device;

@@ -200,6 +200,9 @@ impl Attention {
         let q = rope.apply(&split(&self.q_proj, self.heads)?, positions)?;
         let k = rope.apply(&split(&self.k_proj, self.kv_heads)?, positions)?;
         let v = split(&self.v_proj, self.kv_heads)?;
+        // Training and scoring pass whole sequences (no cache): their attention is one op whose
+        // backward recomputes the scores; generation keeps the plain path, fastest per token.
+        let whole_sequences = cache.is_none();
         let (k, v) = match cache {
             Some(cache) => cache.append(&k, &v)?,
             None => (k, v),
@@ -210,12 +213,17 @@ impl Attention {
         let dtype = q.dtype();
         let q = q.reshape((b, self.kv_heads, repeat * t, self.head_dim))?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = q
-            .to_dtype(DType::F32)?
-            .matmul(&k.to_dtype(DType::F32)?.t()?)?;
-        let probs = masked_softmax(&scores, mask, scale)?.to_dtype(dtype)?;
-        let out = probs
-            .matmul(&v)?
+        let out = if whole_sequences && q.device().is_cpu() && dtype == DType::F32 {
+            super::attention::attention(&q, &k, &v, mask, scale)?
+        } else {
+            let scores = q
+                .to_dtype(DType::F32)?
+                .matmul(&k.to_dtype(DType::F32)?.t()?)?;
+            masked_softmax(&scores, mask, scale)?
+                .to_dtype(dtype)?
+                .matmul(&v)?
+        };
+        let out = out
             .reshape((b, self.heads, t, self.head_dim))?
             .transpose(1, 2)?
             .reshape((b, t, self.heads * self.head_dim))?;
