@@ -22,6 +22,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) 
         return probs.matmul(v);
     }
     let op = FusedAttention {
+        key_limits: key_limits(mask)?,
         mask: mask.contiguous()?,
         scale,
         logsumexp: OnceLock::new(),
@@ -30,7 +31,31 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) 
         .apply_op3_arc(&k.contiguous()?, &v.contiguous()?, Arc::new(Box::new(op)))
 }
 
+/// For each mask row (over every sequence of the batch), how many leading keys it may attend to:
+/// one past the last key not masked. A causal mask gives row t t + 1, so a block of rows needs
+/// only the keys up to its last row's; a row with every key masked needs them all (its softmax
+/// is uniform over every key).
+fn key_limits(mask: &Tensor) -> Result<Vec<usize>> {
+    let (b, _, t, k) = mask.dims4()?;
+    let values = mask.flatten_all()?.to_vec1::<f32>()?;
+    let threshold = crate::engine::model::MASKED / 2.0;
+    let mut limits = vec![0usize; t];
+    for sequence in 0..b {
+        for (row, limit) in limits.iter_mut().enumerate() {
+            let keys = &values[(sequence * t + row) * k..][..k];
+            let needed = keys
+                .iter()
+                .rposition(|&m| m > threshold)
+                .map_or(k, |last| last + 1);
+            *limit = (*limit).max(needed);
+        }
+    }
+    Ok(limits)
+}
+
 struct FusedAttention {
+    /// Per mask row, the keys it needs (see [`key_limits`]).
+    key_limits: Vec<usize>,
     mask: Tensor,
     scale: f64,
     /// log Σ exp(scaled, masked scores) per query row [B, G, R, 1], from the forward pass.
@@ -38,37 +63,54 @@ struct FusedAttention {
 }
 
 fn tensor(storage: &CpuStorage, layout: &Layout) -> Result<Tensor> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("fused attention: f32 expected");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("fused attention: contiguous input expected");
-    };
-    Tensor::from_slice(&data[start..end], layout.shape(), &Device::Cpu)
+    let values = super::cpu_slice::f32_values(storage, layout, "fused attention")?;
+    Tensor::from_slice(values, layout.shape(), &Device::Cpu)
+}
+
+/// A block of query rows and the leading keys it attends to.
+struct Block {
+    /// First query row.
+    start: usize,
+    rows: usize,
+    /// The mask row of the first query row.
+    mask_start: usize,
+    keys: usize,
 }
 
 impl FusedAttention {
-    /// The query blocks: (first row, rows, first mask row). A block never spans two groups, so
-    /// its mask rows are contiguous.
-    fn blocks(&self, rows: usize) -> Result<Vec<(usize, usize, usize)>> {
+    /// The query blocks. A block never spans two groups, so its mask rows are contiguous.
+    fn blocks(&self, rows: usize) -> Result<Vec<Block>> {
         let t = self.mask.dim(2)?;
         let mut blocks = Vec::new();
         for group in 0..rows / t {
             let mut start = 0;
             while start < t {
-                let n = ROWS.min(t - start);
-                blocks.push((group * t + start, n, start));
-                start += n;
+                let rows = ROWS.min(t - start);
+                let keys = self.key_limits[start..start + rows]
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0);
+                blocks.push(Block {
+                    start: group * t + start,
+                    rows,
+                    mask_start: start,
+                    keys,
+                });
+                start += rows;
             }
         }
         Ok(blocks)
     }
 
-    /// Scaled, masked scores of one block [B, G, n, K].
-    fn scores(&self, q: &Tensor, k_t: &Tensor, block: (usize, usize, usize)) -> Result<Tensor> {
-        let (start, n, mask_start) = block;
-        let mask = self.mask.narrow(2, mask_start, n)?;
-        (q.narrow(2, start, n)?.matmul(k_t)? * self.scale)?.broadcast_add(&mask)
+    /// Scaled, masked scores of one block [B, G, rows, keys], over the keys it needs.
+    fn scores(&self, q: &Tensor, k_t: &Tensor, block: &Block) -> Result<Tensor> {
+        let mask = self
+            .mask
+            .narrow(2, block.mask_start, block.rows)?
+            .narrow(3, 0, block.keys)?;
+        let k_t = k_t.narrow(3, 0, block.keys)?;
+        (q.narrow(2, block.start, block.rows)?.matmul(&k_t)? * self.scale)?.broadcast_add(&mask)
     }
 }
 
@@ -91,10 +133,11 @@ impl CustomOp3 for FusedAttention {
         let mut outputs = Vec::new();
         let mut logsumexps = Vec::new();
         for block in self.blocks(q.dim(2)?)? {
-            let scores = self.scores(&q, &k_t, block)?;
+            let scores = self.scores(&q, &k_t, &block)?;
             let max = scores.max_keepdim(D::Minus1)?;
             let exp = scores.broadcast_sub(&max)?.exp()?;
             let sum = exp.sum_keepdim(D::Minus1)?;
+            let v = v.narrow(2, 0, block.keys)?;
             outputs.push(exp.matmul(&v)?.broadcast_div(&sum)?);
             logsumexps.push((max + sum.log()?)?);
         }
@@ -121,24 +164,35 @@ impl CustomOp3 for FusedAttention {
         let (out, grad_out) = (out.detach(), grad_out.detach());
         let k_t = k.t()?.contiguous()?;
         let v_t = v.t()?.contiguous()?;
+        let key_count = k.dim(2)?;
         let mut grad_q = Vec::new();
         let mut grad_k = k.zeros_like()?;
         let mut grad_v = v.zeros_like()?;
+        // A block's key gradients cover its leading keys; the rest are zero.
+        let widen = |grad: Tensor, keys: usize| -> Result<Tensor> {
+            if keys == key_count {
+                return Ok(grad);
+            }
+            let (b, g, _, d) = grad.dims4()?;
+            let rest = Tensor::zeros((b, g, key_count - keys, d), grad.dtype(), grad.device())?;
+            Tensor::cat(&[grad, rest], 2)
+        };
         for block in self.blocks(q.dim(2)?)? {
-            let (start, n, _) = block;
+            let (start, n, keys) = (block.start, block.rows, block.keys);
             let probs = self
-                .scores(&q, &k_t, block)?
+                .scores(&q, &k_t, &block)?
                 .broadcast_sub(&logsumexp.narrow(2, start, n)?)?
                 .exp()?;
             let grad_out_block = grad_out.narrow(2, start, n)?;
             // d scores = p ⊙ (dp − Σ dO ⊙ O), per row; times the scale for the raw product.
             let row_dot = (&grad_out_block * out.narrow(2, start, n)?)?.sum_keepdim(D::Minus1)?;
-            let grad_probs = grad_out_block.matmul(&v_t)?;
+            let grad_probs = grad_out_block.matmul(&v_t.narrow(3, 0, keys)?)?;
             let grad_scores =
                 ((probs.clone() * grad_probs.broadcast_sub(&row_dot)?)? * self.scale)?;
-            grad_q.push(grad_scores.matmul(&k)?);
-            grad_k = (grad_k + grad_scores.t()?.matmul(&q.narrow(2, start, n)?)?)?;
-            grad_v = (grad_v + probs.t()?.matmul(&grad_out_block)?)?;
+            grad_q.push(grad_scores.matmul(&k.narrow(2, 0, keys)?)?);
+            let q_block = q.narrow(2, start, n)?;
+            grad_k = (grad_k + widen(grad_scores.t()?.matmul(&q_block)?, keys)?)?;
+            grad_v = (grad_v + widen(probs.t()?.matmul(&grad_out_block)?, keys)?)?;
         }
         Ok((Some(Tensor::cat(&grad_q, 2)?), Some(grad_k), Some(grad_v)))
     }

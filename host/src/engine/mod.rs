@@ -4,6 +4,7 @@
 mod attention;
 pub mod chat_template;
 pub mod config;
+mod cpu_slice;
 pub mod device;
 mod frozen_linear;
 pub mod generate;
@@ -13,8 +14,10 @@ pub mod loader;
 pub mod lora;
 pub mod masked_softmax;
 pub mod model;
+mod rms_norm;
 pub mod sampling;
 pub mod small_matmul;
+mod swiglu;
 pub mod tiny;
 pub mod tokenizer;
 pub mod weights;

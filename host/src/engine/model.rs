@@ -11,7 +11,7 @@ use super::config::ModelConfig;
 use super::linear::{Linear, linear};
 use super::lora::AdapterSwitch;
 
-/// RMS normalisation by its formula (candle-nn's fused version has no backward pass).
+/// RMS normalisation (see [`super::rms_norm`]).
 #[derive(Clone, Debug)]
 struct RmsNorm {
     weight: Tensor,
@@ -27,13 +27,7 @@ impl RmsNorm {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dtype = x.dtype();
-        let x = x.to_dtype(DType::F32)?;
-        let variance = x.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = x.broadcast_div(&(variance + self.eps)?.sqrt()?)?;
-        normed
-            .to_dtype(dtype)?
-            .broadcast_mul(&self.weight.to_dtype(dtype)?)
+        super::rms_norm::rms_norm(x, &self.weight, self.eps)
     }
 }
 
@@ -249,10 +243,9 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        // silu(x) = x * sigmoid(x), spelled out so it differentiates.
         let gate = self.gate_proj.forward(x)?;
-        let silu = (&gate * candle_nn::ops::sigmoid(&gate)?)?;
-        self.down_proj.forward(&(silu * self.up_proj.forward(x)?)?)
+        let up = self.up_proj.forward(x)?;
+        self.down_proj.forward(&super::swiglu::swiglu(&gate, &up)?)
     }
 }
 
