@@ -54,3 +54,41 @@ impl Precision {
         }
     }
 }
+
+/// The CPU's model name (from /proc/cpuinfo on Linux) and the SIMD level the matmul kernels use:
+/// gemm picks its AVX-512 kernels when the CPU has AVX-512F, else AVX2 with FMA, at run time.
+pub fn cpu_description() -> (String, &'static str) {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    (model, simd_level())
+}
+
+#[cfg(target_arch = "x86_64")]
+fn simd_level() -> &'static str {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        "AVX-512"
+    } else if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        "AVX2+FMA"
+    } else {
+        "SSE (no AVX2)"
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+fn simd_level() -> &'static str {
+    "NEON"
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn simd_level() -> &'static str {
+    "scalar"
+}

@@ -15,6 +15,7 @@ pub mod lora;
 pub mod masked_softmax;
 pub mod model;
 mod rms_norm;
+mod rope;
 pub mod sampling;
 pub mod small_matmul;
 mod swiglu;

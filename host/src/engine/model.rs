@@ -4,7 +4,8 @@
 //! training (logits for every position, gradients to every weight) and generation (KV cache).
 
 use super::masked_softmax::masked_softmax;
-use candle_core::{D, DType, Device, Module, Result, Tensor};
+use super::rope::Rope;
+use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
 use super::config::ModelConfig;
@@ -28,48 +29,6 @@ impl RmsNorm {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         super::rms_norm::rms_norm(x, &self.weight, self.eps)
-    }
-}
-
-/// Rotary position embedding tables (HF's "rotate half" layout).
-#[derive(Clone, Debug)]
-struct Rope {
-    cos: Tensor,
-    sin: Tensor,
-}
-
-impl Rope {
-    fn new(cfg: &ModelConfig, dtype: DType, device: &Device) -> Result<Self> {
-        let dim = cfg.head_dim();
-        let inv_freq: Vec<f32> = (0..dim)
-            .step_by(2)
-            .map(|i| 1.0 / (cfg.rope_theta as f32).powf(i as f32 / dim as f32))
-            .collect();
-        let positions = cfg.max_position_embeddings;
-        let inv_freq = Tensor::from_vec(inv_freq, (1, dim / 2), device)?;
-        let t = Tensor::arange(0u32, positions as u32, device)?
-            .to_dtype(DType::F32)?
-            .reshape((positions, 1))?;
-        let freqs = t.broadcast_mul(&inv_freq)?;
-        let freqs = Tensor::cat(&[&freqs, &freqs], D::Minus1)?;
-        Ok(Rope {
-            cos: freqs.cos()?.to_dtype(dtype)?,
-            sin: freqs.sin()?.to_dtype(dtype)?,
-        })
-    }
-
-    /// Rotate `x` of shape [B, H, T, D] at `positions` [B, T].
-    fn apply(&self, x: &Tensor, positions: &Tensor) -> Result<Tensor> {
-        let (b, _, t, d) = x.dims4()?;
-        let flat = positions.flatten_all()?;
-        let cos = self.cos.index_select(&flat, 0)?.reshape((b, 1, t, d))?;
-        let sin = self.sin.index_select(&flat, 0)?.reshape((b, 1, t, d))?;
-        let (cos, sin) = (cos.to_dtype(x.dtype())?, sin.to_dtype(x.dtype())?);
-        let half = d / 2;
-        let x1 = x.narrow(D::Minus1, 0, half)?;
-        let x2 = x.narrow(D::Minus1, half, half)?;
-        let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-        x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?
     }
 }
 

@@ -310,11 +310,15 @@ fn bench_generate(
         "model         {} ({haiku_tokens} prompt tokens for batch 1), {dtype:?} on {device:?}",
         model_path.display(),
     );
+    let (cpu, simd) = crate::engine::device::cpu_description();
+    println!("cpu           {cpu}, matmul kernels {simd}");
     println!(
         "batch 1 greedy, decode tok/s (prefill excluded)      {:.1}",
         median(decode1.clone())
     );
     let mut figures = serde_json::json!({
+        "cpu": cpu,
+        "simd": simd,
         "gen1_decode_tok_s": median(decode1),
         "new_tokens": new_tokens,
         "runs": runs,
@@ -399,6 +403,8 @@ fn bench_dpo(
     println!(
         "DPO step ({what}), 2 x {seq} tokens ({prompt_len}-token shared prompt), {dtype:?} compute on {device:?}, median of {runs}"
     );
+    let (cpu, simd) = crate::engine::device::cpu_description();
+    println!("cpu                 {cpu}, matmul kernels {simd}");
     println!("reference forward   {:.3} s", med(0));
     println!("policy forward      {:.3} s", med(1));
     println!("policy backward     {:.3} s", med(2));
@@ -410,7 +416,7 @@ fn bench_dpo(
     println!("peak RSS            {:.0} MB", peak_rss_mb());
     println!(
         "{}",
-        serde_json::json!({"lora_rank": lora_rank, "dpo_step_s": total, "dpo_tok_s": (2 * seq) as f64 / total, "peak_rss_mb": peak_rss_mb(),
+        serde_json::json!({"cpu": cpu, "simd": simd, "lora_rank": lora_rank, "dpo_step_s": total, "dpo_tok_s": (2 * seq) as f64 / total, "peak_rss_mb": peak_rss_mb(),
                            "ref_fwd_s": med(0), "pol_fwd_s": med(1), "pol_bwd_s": med(2), "adamw_s": med(3)})
     );
     Ok(ExitCode::SUCCESS)
