@@ -11,24 +11,57 @@ use candle_core::{CpuStorage, CustomOp3, D, DType, Device, Layout, Result, Shape
 /// Query rows per block: a block's scores are [batch × kv heads × ROWS × keys].
 const ROWS: usize = 256;
 
+/// An additive attention mask [B, 1, T, K] for one forward pass, shared by every layer: the keys
+/// each row needs ([`key_limits`]) are worked out once, on the first fused layer.
+pub struct Mask {
+    tensor: Tensor,
+    key_limits: OnceLock<Arc<Vec<usize>>>,
+}
+
+impl Mask {
+    pub fn new(tensor: &Tensor) -> Mask {
+        Mask {
+            tensor: tensor.clone(),
+            key_limits: OnceLock::new(),
+        }
+    }
+
+    fn key_limits(&self) -> Result<Arc<Vec<usize>>> {
+        if let Some(limits) = self.key_limits.get() {
+            return Ok(limits.clone());
+        }
+        let limits = Arc::new(key_limits(&self.tensor)?);
+        Ok(self.key_limits.get_or_init(|| limits).clone())
+    }
+}
+
 /// `softmax(scale · q kᵀ + mask) v`. `q` is [B, G, R, D] where the R query rows are `R / T` groups
 /// of the mask's T rows (grouped-query attention: the query heads that share a KV head); `k` and
 /// `v` are [B, G, K, D]; `mask` is [B, 1, T, K], additive. On the CPU in f32 one fused op; elsewhere
-/// the composite of tensor ops.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+/// [`composite`].
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, scale: f64) -> Result<Tensor> {
     if !q.device().is_cpu() || q.dtype() != DType::F32 {
-        let scores = q.matmul(&k.t()?)?;
-        let probs = super::masked_softmax::masked_softmax(&scores, mask, scale)?;
-        return probs.matmul(v);
+        return composite(q, k, v, mask, scale);
     }
     let op = FusedAttention {
-        key_limits: key_limits(mask)?,
-        mask: mask.contiguous()?,
+        key_limits: mask.key_limits()?,
+        mask: mask.tensor.contiguous()?,
         scale,
         logsumexp: OnceLock::new(),
     };
     q.contiguous()?
         .apply_op3_arc(&k.contiguous()?, &v.contiguous()?, Arc::new(Box::new(op)))
+}
+
+/// The same as tensor ops: scores in f32, the fused masked softmax, the product in `q`'s dtype.
+/// Generation takes this path (fastest per token), and any device other than the CPU.
+pub fn composite(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, scale: f64) -> Result<Tensor> {
+    let scores = q
+        .to_dtype(DType::F32)?
+        .matmul(&k.to_dtype(DType::F32)?.t()?)?;
+    super::masked_softmax::masked_softmax(&scores, &mask.tensor, scale)?
+        .to_dtype(q.dtype())?
+        .matmul(v)
 }
 
 /// For each mask row (over every sequence of the batch), how many leading keys it may attend to:
@@ -55,7 +88,7 @@ fn key_limits(mask: &Tensor) -> Result<Vec<usize>> {
 
 struct FusedAttention {
     /// Per mask row, the keys it needs (see [`key_limits`]).
-    key_limits: Vec<usize>,
+    key_limits: Arc<Vec<usize>>,
     mask: Tensor,
     scale: f64,
     /// log Σ exp(scaled, masked scores) per query row [B, G, R, 1], from the forward pass.
@@ -241,7 +274,14 @@ mod tests {
         )
         .unwrap();
         let scale = 1.0 / (d as f64).sqrt();
-        let fused = attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), &mask, scale).unwrap();
+        let fused = attention(
+            q.as_tensor(),
+            k.as_tensor(),
+            v.as_tensor(),
+            &Mask::new(&mask),
+            scale,
+        )
+        .unwrap();
         let scores = q.as_tensor().matmul(&k.as_tensor().t().unwrap()).unwrap();
         let composite = crate::engine::masked_softmax::masked_softmax(&scores, &mask, scale)
             .unwrap()

@@ -4,7 +4,7 @@
 mod attention;
 pub mod chat_template;
 pub mod config;
-mod cpu_slice;
+pub(crate) mod cpu_slice;
 pub mod device;
 mod frozen_linear;
 pub mod generate;

@@ -3,7 +3,7 @@
 //! stack notes). Tensor names are Hugging Face's, so loading and saving are inverses. Serves both
 //! training (logits for every position, gradients to every weight) and generation (KV cache).
 
-use super::masked_softmax::masked_softmax;
+use super::attention::{self, Mask};
 use super::rope::Rope;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
@@ -139,7 +139,7 @@ impl Attention {
         &self,
         x: &Tensor,
         positions: &Tensor,
-        mask: &Tensor,
+        mask: &Mask,
         rope: &Rope,
         cache: Option<&mut LayerCache>,
     ) -> Result<Tensor> {
@@ -163,18 +163,12 @@ impl Attention {
         // Grouped-query attention without copying keys and values per query head: the query
         // heads that share a KV head become extra query rows of that KV head.
         let repeat = self.heads / self.kv_heads;
-        let dtype = q.dtype();
         let q = q.reshape((b, self.kv_heads, repeat * t, self.head_dim))?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let out = if whole_sequences && q.device().is_cpu() && dtype == DType::F32 {
-            super::attention::attention(&q, &k, &v, mask, scale)?
+        let out = if whole_sequences {
+            attention::attention(&q, &k, &v, mask, scale)?
         } else {
-            let scores = q
-                .to_dtype(DType::F32)?
-                .matmul(&k.to_dtype(DType::F32)?.t()?)?;
-            masked_softmax(&scores, mask, scale)?
-                .to_dtype(dtype)?
-                .matmul(&v)?
+            attention::composite(&q, &k, &v, mask, scale)?
         };
         let out = out
             .reshape((b, self.heads, t, self.head_dim))?
@@ -402,6 +396,7 @@ impl Transformer {
         mask: &Tensor,
         mut cache: Option<&mut Cache>,
     ) -> Result<Tensor> {
+        let mask = Mask::new(mask);
         let mut x = self.embed_tokens.forward(input_ids)?;
         if let Some(dtype) = self.compute_dtype {
             x = x.to_dtype(dtype)?;
@@ -412,7 +407,7 @@ impl Transformer {
             let h = layer.input_layernorm.forward(&x)?;
             let h = layer
                 .self_attn
-                .forward(&h, positions, mask, &self.rope, layer_cache)?;
+                .forward(&h, positions, &mask, &self.rope, layer_cache)?;
             let x2 = (residual + h)?;
             let h = layer
                 .mlp

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use candle_core::{DType, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::cpu_slice::with_f32_values;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamWConfig {
     pub lr: f64,
@@ -65,18 +67,6 @@ struct Moments {
     v: Tensor,
 }
 
-/// The values of a contiguous CPU f32 tensor, read in place (no copy).
-fn with_host_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        candle_core::Storage::Cpu(candle_core::CpuStorage::F32(data)) => {
-            let (start, end) = layout.contiguous_offsets()?;
-            Some(f(&data[start..end]))
-        }
-        _ => None,
-    }
-}
-
 fn on_host(var: &Var) -> bool {
     matches!(var.device(), candle_core::Device::Cpu) && var.dtype() == DType::F32
 }
@@ -116,7 +106,7 @@ impl AdamW {
         use rayon::prelude::*;
         let mut norm_sq = 0f64;
         for g in grads.values() {
-            let host = with_host_f32(g, |data| {
+            let host = with_f32_values(g, |data| {
                 data.par_chunks(1 << 16)
                     .map(|c| c.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>())
                     .sum::<f64>()
@@ -231,10 +221,10 @@ fn step_host(var: &Var, g: &Tensor, m: &mut Tensor, v: &mut Tensor, h: &Hyper) -
     const CHUNK: usize = 1 << 16;
     let n = var.elem_count();
     let (mut next, mut next_m, mut next_v) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
-    let done = with_host_f32(&g, |grad| {
-        with_host_f32(var.as_tensor(), |theta| {
-            with_host_f32(m, |m| {
-                with_host_f32(v, |v| {
+    let done = with_f32_values(&g, |grad| {
+        with_f32_values(var.as_tensor(), |theta| {
+            with_f32_values(m, |m| {
+                with_f32_values(v, |v| {
                     next.par_chunks_mut(CHUNK)
                         .zip(next_m.par_chunks_mut(CHUNK))
                         .zip(next_v.par_chunks_mut(CHUNK))

@@ -311,7 +311,7 @@ pub fn is_word_char(c: char) -> bool {
 }
 
 /// Python's `\b` at byte offset `i` of `text`.
-fn is_boundary(text: &str, i: usize) -> bool {
+pub fn is_boundary(text: &str, i: usize) -> bool {
     let before = text[..i].chars().next_back().is_some_and(is_word_char);
     let after = text[i..].chars().next().is_some_and(is_word_char);
     before != after

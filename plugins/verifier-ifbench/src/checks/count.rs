@@ -218,16 +218,9 @@ pub fn build(name: &str, args: &Args) -> Result<Check, String> {
 
 /// `re.search(r'\b' + re.escape(word) + r'\b', text)`, case-sensitive.
 pub fn has_whole_word(text: &str, word: &str) -> bool {
-    let boundary = |i: usize| {
-        let before = text[..i]
-            .chars()
-            .next_back()
-            .is_some_and(python::is_word_char);
-        let after = text[i..].chars().next().is_some_and(python::is_word_char);
-        before != after
-    };
-    text.match_indices(word)
-        .any(|(start, found)| boundary(start) && boundary(start + found.len()))
+    text.match_indices(word).any(|(start, found)| {
+        python::is_boundary(text, start) && python::is_boundary(text, start + found.len())
+    })
 }
 
 /// Hiragana, Katakana or CJK ideographs (`[\u3040-\u30ff\u4e00-\u9fff]`).
