@@ -7,10 +7,11 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use spar_host::engine::chat_template::Message;
 use spar_host::engine::config::Family;
-use spar_host::engine::generate::{FinishReason, Request, generate};
+use spar_host::engine::generate::{FinishReason, PromptSharing, Request, generate, generate_with};
 use spar_host::engine::loader;
 use spar_host::engine::model::{Transformer, attention_mask};
 use spar_host::engine::sampling::SamplingParams;
+use spar_host::engine::small_matmul::{Kernel, with_kernel};
 use spar_host::engine::tiny::{self, TinySpec};
 
 fn full_logits(model: &Transformer, ids: &[u32]) -> Tensor {
@@ -241,6 +242,88 @@ fn batched_generation_equals_one_at_a_time_for_the_same_seeds() {
         .unwrap()[0]
             .token_ids
     );
+}
+
+/// Sequences that share a prompt (n samples, branch children, k votes) prefill it once and copy
+/// its cache; every sequence still gets the tokens of a prefill of its own, sampled and greedy,
+/// whatever the order of the shared prompts in the batch.
+#[test]
+fn shared_prompt_prefill_gives_the_tokens_of_separate_prefills() {
+    let model = tiny_model();
+    let tokenizer = tiny::tokenizer().unwrap();
+    let prompts = ["a", "a much longer prompt here", "mid length", "x"];
+    // Interleaved groups of different sizes, one prompt alone.
+    let jobs: Vec<(u64, &str)> = (0..13u64)
+        .map(|i| (i, prompts[(i as usize * 7) % 3]))
+        .chain([(40, prompts[3])])
+        .collect();
+    for temperature in [0.9, 0.0] {
+        let batch = requests(&jobs, temperature);
+        let run = |sharing| generate_with(&model, &tokenizer, &batch, &Device::Cpu, sharing);
+        let (shared, separate) = (
+            run(PromptSharing::On).unwrap(),
+            run(PromptSharing::Off).unwrap(),
+        );
+        assert_eq!(shared, separate, "temperature {temperature}");
+        if temperature > 0.0 {
+            let distinct: std::collections::HashSet<&Vec<u32>> =
+                shared.iter().map(|g| &g.token_ids).collect();
+            assert!(distinct.len() > 4, "the seeds give different samples");
+        }
+    }
+}
+
+/// Logits of a prefill and three decode steps for six sequences, with decode-sized products
+/// taking `kernel` (`None`: candle's GEMM, the reference).
+fn decode_logits(model: &Transformer, kernel: Option<Kernel>) -> Vec<Tensor> {
+    let device = Device::Cpu;
+    with_kernel(kernel, || {
+        let (b, t) = (6usize, 5usize);
+        let ids: Vec<u32> = (0..(b * t) as u32).map(|i| 3 + (i * 37) % 250).collect();
+        let mut input = Tensor::from_vec(ids, (b, t), &device).unwrap();
+        let mut positions = Tensor::arange(0u32, t as u32, &device)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap()
+            .repeat((b, 1))
+            .unwrap();
+        let mut cache = model.new_cache();
+        let mut all = Vec::new();
+        for step in 0..4 {
+            let keys = t + step;
+            let mask = attention_mask(&vec![vec![true; keys]; b], keys - cache.len(), &device);
+            let logits = model
+                .forward(&input, &positions, &mask.unwrap(), Some(&mut cache), true)
+                .unwrap();
+            input = logits.argmax(2).unwrap().to_dtype(DType::U32).unwrap();
+            positions = Tensor::full(keys as u32, (b, 1), &device).unwrap();
+            all.push(logits);
+        }
+        all
+    })
+}
+
+/// Every decode kernel this CPU has (AVX-512, AVX2 with FMA, portable) gives logits within 1e-4
+/// of the GEMM's, in the prefill and in every decode step.
+#[test]
+fn every_decode_kernel_gives_the_reference_logits() {
+    let model = tiny_model();
+    let reference = decode_logits(&model, None);
+    for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Portable] {
+        if !kernel.available() {
+            eprintln!("{kernel:?}: not on this CPU, not checked");
+            continue;
+        }
+        for (step, (ours, theirs)) in decode_logits(&model, Some(kernel))
+            .iter()
+            .zip(&reference)
+            .enumerate()
+        {
+            let diff = max_abs_diff(ours, theirs);
+            eprintln!("{kernel:?} step {step}: max |logit difference| {diff:e}");
+            assert!(diff < 1e-4, "{kernel:?} step {step}: {diff}");
+        }
+    }
 }
 
 /// Greedy decoding of 40 prompts of different lengths in one batch of 40 equals decoding each

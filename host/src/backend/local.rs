@@ -8,7 +8,7 @@ use candle_core::Device;
 use super::{ChatBackend, Completions, FinishReason, Generated};
 use crate::backend::sampler::SampleSettings;
 use crate::engine::chat_template::{ChatTemplate, Message};
-use crate::engine::generate::{Request, generate};
+use crate::engine::generate::{PromptSharing, Request, generate_with};
 use crate::engine::loader::LoadedModel;
 use crate::engine::model::Transformer;
 use crate::engine::sampling::SamplingParams;
@@ -27,6 +27,20 @@ pub struct LocalOptions {
     pub ignore_eos: bool,
 }
 
+/// The environment variable that turns prompt sharing off (`off`) for measuring what it saves;
+/// it is on by default, and on or off gives the same tokens.
+pub const PROMPT_SHARING_ENV: &str = "SPAR_HOST_PROMPT_SHARING";
+
+fn prompt_sharing_from_env() -> anyhow::Result<PromptSharing> {
+    match std::env::var(PROMPT_SHARING_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(PromptSharing::On),
+        Ok(v) if v == "on" => Ok(PromptSharing::On),
+        Ok(v) if v == "off" => Ok(PromptSharing::Off),
+        Ok(v) => anyhow::bail!("{PROMPT_SHARING_ENV}={v:?}: expected `on` or `off`"),
+        Err(e) => anyhow::bail!("{PROMPT_SHARING_ENV}: {e}"),
+    }
+}
+
 pub struct LocalBackend<'m> {
     model: &'m Transformer,
     tokenizer: &'m Tokenizer,
@@ -36,6 +50,7 @@ pub struct LocalBackend<'m> {
     stop_token_ids: Vec<u32>,
     stop_strings: Vec<String>,
     batch_size: usize,
+    sharing: PromptSharing,
 }
 
 impl<'m> LocalBackend<'m> {
@@ -69,6 +84,7 @@ impl<'m> LocalBackend<'m> {
             },
             stop_strings: options.stop_strings,
             batch_size,
+            sharing: prompt_sharing_from_env()?,
         })
     }
 
@@ -135,7 +151,13 @@ impl ChatBackend for LocalBackend<'_> {
             ];
             if !runnable.is_empty() {
                 let reqs: Vec<Request> = runnable.iter().map(|&i| batch[i].clone()).collect();
-                let completions = generate(self.model, self.tokenizer, &reqs, &self.device)?;
+                let completions = generate_with(
+                    self.model,
+                    self.tokenizer,
+                    &reqs,
+                    &self.device,
+                    self.sharing,
+                )?;
                 done.passes += 1;
                 for (&i, c) in runnable.iter().zip(completions) {
                     done.tokens += c.token_ids.len();

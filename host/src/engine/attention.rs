@@ -26,6 +26,11 @@ impl Mask {
         }
     }
 
+    /// The additive mask itself.
+    pub fn tensor(&self) -> &Tensor {
+        &self.tensor
+    }
+
     fn key_limits(&self) -> Result<Arc<Vec<usize>>> {
         if let Some(limits) = self.key_limits.get() {
             return Ok(limits.clone());
@@ -54,7 +59,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, scale: f64) ->
 }
 
 /// The same as tensor ops: scores in f32, the fused masked softmax, the product in `q`'s dtype.
-/// Generation takes this path (fastest per token), and any device other than the CPU.
+/// Decode steps off the CPU take this path, and so does any device other than the CPU.
 pub fn composite(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, scale: f64) -> Result<Tensor> {
     let scores = q
         .to_dtype(DType::F32)?

@@ -4,6 +4,8 @@
 //! training (logits for every position, gradients to every weight) and generation (KV cache).
 
 use super::attention::{self, Mask};
+use super::decode_attention::decode_attention;
+use super::kv_cache::{Cache, LayerCache};
 use super::rope::Rope;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
@@ -29,82 +31,6 @@ impl RmsNorm {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         super::rms_norm::rms_norm(x, &self.weight, self.eps)
-    }
-}
-
-/// One layer's cached keys and values: preallocated buffers [B, KV heads, capacity, D] written in
-/// place, so a decode step copies only its new keys instead of the whole cache.
-#[derive(Clone, Debug, Default)]
-pub struct LayerCache {
-    k: Option<Tensor>,
-    v: Option<Tensor>,
-    len: usize,
-}
-
-impl LayerCache {
-    /// Append [B, KV heads, t, D] keys and values; return views of everything cached so far.
-    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
-        let t = k.dim(2)?;
-        let needed = self.len + t;
-        let capacity = self.k.as_ref().map_or(0, |b| b.dim(2).unwrap_or(0));
-        if needed > capacity {
-            // Grow geometrically; the first allocation leaves room for a typical completion.
-            let new_capacity = needed.max(capacity * 2).max(needed + 256);
-            let grow = |old: &Option<Tensor>, new: &Tensor| -> Result<Tensor> {
-                let (b, h, _, d) = new.dims4()?;
-                let buffer = Tensor::zeros((b, h, new_capacity, d), new.dtype(), new.device())?;
-                if let Some(old) = old {
-                    buffer.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
-                }
-                Ok(buffer)
-            };
-            self.k = Some(grow(&self.k, k)?);
-            self.v = Some(grow(&self.v, v)?);
-        }
-        let (kb, vb) = (
-            self.k.as_ref().expect("allocated"),
-            self.v.as_ref().expect("allocated"),
-        );
-        kb.slice_set(&k.contiguous()?, 2, self.len)?;
-        vb.slice_set(&v.contiguous()?, 2, self.len)?;
-        self.len = needed;
-        Ok((kb.narrow(2, 0, needed)?, vb.narrow(2, 0, needed)?))
-    }
-}
-
-/// The KV cache of a whole model for one batch.
-#[derive(Clone, Debug)]
-pub struct Cache {
-    layers: Vec<LayerCache>,
-}
-
-impl Cache {
-    pub fn new(layers: usize) -> Self {
-        Cache {
-            layers: vec![LayerCache::default(); layers],
-        }
-    }
-
-    /// Cached length (keys per sequence).
-    pub fn len(&self) -> usize {
-        self.layers.first().map_or(0, |l| l.len)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Keep only the batch rows in `rows` (finished sequences leave the batch).
-    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
-        for layer in &mut self.layers {
-            if let Some(k) = &layer.k {
-                layer.k = Some(k.index_select(rows, 0)?);
-            }
-            if let Some(v) = &layer.v {
-                layer.v = Some(v.index_select(rows, 0)?);
-            }
-        }
-        Ok(())
     }
 }
 
@@ -153,11 +79,16 @@ impl Attention {
         let q = rope.apply(&split(&self.q_proj, self.heads)?, positions)?;
         let k = rope.apply(&split(&self.k_proj, self.kv_heads)?, positions)?;
         let v = split(&self.v_proj, self.kv_heads)?;
-        // Training and scoring pass whole sequences (no cache): their attention is one op whose
-        // backward recomputes the scores; generation keeps the plain path, fastest per token.
-        let whole_sequences = cache.is_none();
+        // Whole sequences (training, scoring, a prefill into an empty cache) take the fused op,
+        // which skips masked key ranges and keeps no score tensor; a decode step reads the cache
+        // in place (`decode_attention`) on the CPU and takes the tensor ops elsewhere.
+        let whole_sequences = cache.as_ref().is_none_or(|c| c.is_empty());
         let (k, v) = match cache {
-            Some(cache) => cache.append(&k, &v)?,
+            Some(cache) if !whole_sequences => cache.append(&k, &v)?,
+            Some(cache) => {
+                cache.append(&k, &v)?;
+                (k, v)
+            }
             None => (k, v),
         };
         // Grouped-query attention without copying keys and values per query head: the query
@@ -167,6 +98,8 @@ impl Attention {
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let out = if whole_sequences {
             attention::attention(&q, &k, &v, mask, scale)?
+        } else if let Some(out) = decode_attention(&q, &k, &v, mask.tensor(), t, scale)? {
+            out
         } else {
             attention::composite(&q, &k, &v, mask, scale)?
         };

@@ -84,9 +84,9 @@ impl Sampler {
         } else {
             weights.iter().map(|w| w.1).sum()
         };
+        let mut head = 64.min(keep);
         if self.params.top_p < 1.0 {
             // Grow the sorted head until it holds top_p of the mass (usually a few dozen tokens).
-            let mut head = 64.min(keep);
             loop {
                 sort_head(&mut weights, head);
                 let mut cumulative = 0.0;
@@ -104,19 +104,31 @@ impl Sampler {
                 }
                 head = (head * 8).min(keep);
             }
+        }
+        let mass: f32 = if keep == weights.len() {
+            total
         } else {
-            sort_head(&mut weights, keep);
-        }
-        let kept = &weights[..keep];
-        let mass: f32 = kept.iter().map(|w| w.1).sum();
+            weights[..keep].iter().map(|w| w.1).sum()
+        };
+        // Walk the candidates from the most probable, sorting only as far as the draw reaches
+        // (a full sort of the vocabulary for every token of every sequence cost milliseconds).
         let mut target = self.rng.uniform() as f32 * mass;
-        for (id, w) in kept {
-            if target < *w {
-                return *id;
+        let mut walked = 0;
+        loop {
+            head = head.min(keep);
+            sort_head(&mut weights[walked..keep], head - walked);
+            for (id, w) in &weights[walked..head] {
+                if target < *w {
+                    return *id;
+                }
+                target -= w;
             }
-            target -= w;
+            if head == keep {
+                break;
+            }
+            (walked, head) = (head, head * 8);
         }
-        kept.last().map_or(0, |w| w.0)
+        weights[..keep].last().map_or(0, |w| w.0)
     }
 }
 

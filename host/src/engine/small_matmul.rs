@@ -1,19 +1,97 @@
-//! `x · Wᵀ` for a handful of rows (decode steps: one row per sequence), reading every weight
-//! exactly once. A general GEMM packs the weight matrix first, which for a few rows costs more than
-//! the multiply; here each weight row is streamed once against all input rows, the work split
-//! across cores by output column. Used only for inference on f32 CPU tensors that carry no
-//! gradient; results equal the GEMM's up to floating-point summation order.
+//! `x · Wᵀ` for the few dozen rows of a decode step (one row per sequence), reading every weight
+//! once. A general GEMM packs the weight matrix first, which for a few rows costs about as much as
+//! the multiply; here tiles of weight rows are streamed against groups of input rows, the work
+//! split across cores by output column. Used only for inference on f32 CPU tensors that carry no
+//! gradient.
+//!
+//! The kernel is chosen at run time: AVX-512 where the CPU has it, else AVX2 with FMA, else plain
+//! Rust. Every output element is one dot product whose summation order depends on the kernel and
+//! `k` alone, never on the batch, so a sequence's logits do not depend on its batch mates.
+
+use std::cell::Cell;
 
 use candle_core::{DType, Device, Result, Storage, Tensor};
 use rayon::prelude::*;
 
-/// Rows up to which the streaming kernel beats the GEMM.
-pub const MAX_ROWS: usize = 16;
+/// Rows up to which the streaming kernel beats the GEMM on the machines measured (README,
+/// "Benchmarks").
+pub const MAX_ROWS: usize = 64;
+
+/// Input rows up to which AVX-512 streams one weight row at a time (memory-bound steps).
+const ONE_WEIGHT_ROW_UP_TO: usize = 4;
+
+/// A dot-product kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Avx512,
+    Avx2,
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs.
+    pub fn detected() -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Kernel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Portable
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+}
+
+thread_local! {
+    /// The kernel forced on this thread (tests compare every path against the GEMM).
+    static FORCED: Cell<Option<Option<Kernel>>> = const { Cell::new(None) };
+}
+
+/// Run `f` with decode-sized products on this thread taking `kernel` (`None`: the GEMM, the
+/// reference path). Panics if the CPU cannot run the kernel.
+pub fn with_kernel<R>(kernel: Option<Kernel>, f: impl FnOnce() -> R) -> R {
+    if let Some(k) = kernel {
+        assert!(k.available(), "this CPU cannot run the {k:?} kernel");
+    }
+    let before = FORCED.replace(Some(kernel));
+    let result = f();
+    FORCED.set(before);
+    result
+}
+
+fn kernel() -> Option<Kernel> {
+    FORCED
+        .get()
+        .unwrap_or_else(|| Some(*DETECTED.get_or_init(Kernel::detected)))
+}
+
+static DETECTED: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
 
 /// Whether `x · wᵀ` should take the streaming path.
 pub fn applies(x: &Tensor, w: &Tensor) -> bool {
     let rows = x.elem_count() / x.dims().last().copied().unwrap_or(1).max(1);
     rows <= MAX_ROWS
+        && kernel().is_some()
         && !w.track_op()
         && !x.track_op()
         && w.dtype() == DType::F32
@@ -25,6 +103,7 @@ pub fn applies(x: &Tensor, w: &Tensor) -> bool {
 
 /// `x · wᵀ` where `x` is [..., K] and `w` is [N, K]; returns [..., N].
 pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let kernel = kernel().unwrap_or(Kernel::Portable);
     let (n, k) = w.dims2()?;
     let mut out_dims = x.dims().to_vec();
     let m = x.elem_count() / k;
@@ -35,7 +114,7 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         candle_core::bail!("small_matmul needs a CPU tensor");
     };
     let weights = &cpu.as_slice::<f32>()?[layout.start_offset()..layout.start_offset() + n * k];
-    // Output column blocks per task; each task writes its block transposed ([n, m]).
+    // Output column blocks per task; each task writes its block transposed ([columns, m]).
     const BLOCK: usize = 256;
     let mut transposed = vec![0f32; n * m];
     transposed
@@ -43,9 +122,21 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         .enumerate()
         .for_each(|(block, out)| {
             let first = block * BLOCK;
-            for (j, out_row) in out.chunks_mut(m).enumerate() {
-                let w_row = &weights[(first + j) * k..(first + j + 1) * k];
-                dots(&xs, m, k, w_row, out_row);
+            let columns = out.len() / m;
+            let w_rows = &weights[first * k..(first + columns) * k];
+            match kernel {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `kernel()` returns a SIMD kernel only when the CPU has it.
+                Kernel::Avx512 if m <= ONE_WEIGHT_ROW_UP_TO => unsafe {
+                    by_tiles::<1, Avx512<1>>(&xs, m, k, w_rows, out)
+                },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                Kernel::Avx512 => unsafe { by_tiles::<4, Avx512<4>>(&xs, m, k, w_rows, out) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                Kernel::Avx2 => unsafe { by_tiles::<3, Avx2Tile>(&xs, m, k, w_rows, out) },
+                _ => portable(&xs, m, k, w_rows, out),
             }
         });
     let mut data = vec![0f32; m * n];
@@ -57,57 +148,174 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(data, out_dims, &Device::Cpu)
 }
 
-/// `out[i] = xs[i] · w_row` for the `m` rows of `xs`.
-fn dots(xs: &[f32], m: usize, k: usize, w_row: &[f32], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            unsafe { dots_avx2(xs, m, k, w_row, out) };
-            return;
+/// `out[j * m + i] = xs[i] · w_rows[j]`, one dot product at a time.
+fn portable(xs: &[f32], m: usize, k: usize, w_rows: &[f32], out: &mut [f32]) {
+    for (w_row, out_col) in w_rows.chunks(k).zip(out.chunks_mut(m)) {
+        for (i, o) in out_col.iter_mut().enumerate() {
+            *o = xs[i * k..(i + 1) * k]
+                .iter()
+                .zip(w_row)
+                .map(|(a, b)| a * b)
+                .sum();
         }
-    }
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = xs[i * k..(i + 1) * k]
-            .iter()
-            .zip(w_row)
-            .map(|(a, b)| a * b)
-            .sum();
     }
 }
 
+/// A SIMD kernel's tile: the dot products of `W` weight rows with `X` input rows, each `k` long.
+/// Every dot product keeps its own accumulator, so its result does not depend on the tile.
+trait Tile<const W: usize> {
+    /// The most input rows a tile takes (as many as the registers hold accumulators for).
+    const MAX_X: usize;
+    /// # Safety
+    /// The CPU has the kernel's features, and every pointer starts a row of `k` floats.
+    unsafe fn dots<const X: usize>(
+        w: [*const f32; W],
+        x: [*const f32; X],
+        k: usize,
+    ) -> [[f32; X]; W];
+}
+
+/// All of `out[j * m + i] = xs[i] · w_rows[j]` by tiles of `W` weight rows and up to `T::MAX_X`
+/// input rows; weight rows past the end repeat the last one (computed and dropped).
+///
+/// # Safety
+/// The CPU has `T`'s features.
+unsafe fn by_tiles<const W: usize, T: Tile<W>>(
+    xs: &[f32],
+    m: usize,
+    k: usize,
+    w_rows: &[f32],
+    out: &mut [f32],
+) {
+    let n = w_rows.len() / k;
+    for j0 in (0..n).step_by(W) {
+        let w = std::array::from_fn(|a| w_rows[(j0 + a).min(n - 1) * k..].as_ptr());
+        let mut i0 = 0;
+        while i0 < m {
+            let rows = (m - i0).min(T::MAX_X);
+            let mut store = |dots: &[&[f32]]| {
+                for (a, row) in dots.iter().enumerate().take(n - j0) {
+                    out[(j0 + a) * m + i0..][..row.len()].copy_from_slice(row);
+                }
+            };
+            macro_rules! tile {
+                ($x:literal) => {{
+                    let x = std::array::from_fn::<_, $x, _>(|b| xs[(i0 + b) * k..].as_ptr());
+                    // SAFETY: the caller's CPU has T's features; the pointers start rows of k.
+                    let dots = unsafe { T::dots::<$x>(w, x, k) };
+                    store(&dots.each_ref().map(|r| r.as_slice()));
+                }};
+            }
+            match rows {
+                1 => tile!(1),
+                2 => tile!(2),
+                3 => tile!(3),
+                4 => tile!(4),
+                5 => tile!(5),
+                _ => tile!(6),
+            }
+            i0 += rows;
+        }
+    }
+}
+
+/// `W` weight rows × up to 4 input rows (6 for one weight row) in at most 16 of the 32 vector
+/// registers, 16 lanes each (with 4 × 6 the compiler spilled accumulators to the stack); the
+/// tail of `k` by masked loads. One weight row is one stream through the weights, which the
+/// hardware prefetcher follows best when a step has so few rows that memory bandwidth bounds it.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dots_avx2(xs: &[f32], m: usize, k: usize, w_row: &[f32], out: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let lanes = k / 8 * 8;
-    let mut start = 0;
-    while start < m {
-        let rows = (m - start).min(8);
-        let mut acc = [_mm256_setzero_ps(); 8];
+struct Avx512<const W: usize>;
+
+#[cfg(target_arch = "x86_64")]
+impl<const W: usize> Tile<W> for Avx512<W> {
+    const MAX_X: usize = if W == 1 { 6 } else { 4 };
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dots<const X: usize>(
+        w: [*const f32; W],
+        x: [*const f32; X],
+        k: usize,
+    ) -> [[f32; X]; W] {
+        use std::arch::x86_64::*;
+        let mut acc = [[_mm512_setzero_ps(); X]; W];
+        let mut kk = 0;
+        while kk < k {
+            let mask: __mmask16 = if k - kk >= 16 {
+                0xffff
+            } else {
+                (1u16 << (k - kk)) - 1
+            };
+            let mut wv = [_mm512_setzero_ps(); W];
+            for a in 0..W {
+                // SAFETY: each pointer starts a row of k floats and the mask stops at k.
+                wv[a] = unsafe { _mm512_maskz_loadu_ps(mask, w[a].add(kk)) };
+            }
+            for (b, xp) in x.iter().enumerate() {
+                let xv = unsafe { _mm512_maskz_loadu_ps(mask, xp.add(kk)) };
+                for a in 0..W {
+                    acc[a][b] = _mm512_fmadd_ps(wv[a], xv, acc[a][b]);
+                }
+            }
+            kk += 16;
+        }
+        let mut dots = [[0f32; X]; W];
+        for a in 0..W {
+            for b in 0..X {
+                dots[a][b] = _mm512_reduce_add_ps(acc[a][b]);
+            }
+        }
+        dots
+    }
+}
+
+/// 3 weight rows × up to 4 input rows in 12 of the 16 vector registers, 8 lanes each; the tail
+/// of `k` added one product at a time.
+#[cfg(target_arch = "x86_64")]
+struct Avx2Tile;
+
+#[cfg(target_arch = "x86_64")]
+impl Tile<3> for Avx2Tile {
+    const MAX_X: usize = 4;
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dots<const X: usize>(
+        w: [*const f32; 3],
+        x: [*const f32; X],
+        k: usize,
+    ) -> [[f32; X]; 3] {
+        use std::arch::x86_64::*;
+        let lanes = k / 8 * 8;
+        let mut acc = [[_mm256_setzero_ps(); X]; 3];
         let mut kk = 0;
         while kk < lanes {
-            // SAFETY: kk + 8 <= lanes <= k, and each row of xs and w_row holds k floats.
-            let w = unsafe { _mm256_loadu_ps(w_row.as_ptr().add(kk)) };
-            for (r, a) in acc.iter_mut().enumerate().take(rows) {
-                let x = unsafe { _mm256_loadu_ps(xs.as_ptr().add((start + r) * k + kk)) };
-                *a = _mm256_fmadd_ps(x, w, *a);
+            let mut wv = [_mm256_setzero_ps(); 3];
+            for a in 0..3 {
+                // SAFETY: kk + 8 <= lanes <= k, and each pointer starts a row of k floats.
+                wv[a] = unsafe { _mm256_loadu_ps(w[a].add(kk)) };
+            }
+            for (b, xp) in x.iter().enumerate() {
+                let xv = unsafe { _mm256_loadu_ps(xp.add(kk)) };
+                for a in 0..3 {
+                    acc[a][b] = _mm256_fmadd_ps(wv[a], xv, acc[a][b]);
+                }
             }
             kk += 8;
         }
-        for (r, a) in acc.iter().enumerate().take(rows) {
-            let mut lanes_out = [0f32; 8];
-            // SAFETY: an 8-float array is a valid unaligned store target.
-            unsafe { _mm256_storeu_ps(lanes_out.as_mut_ptr(), *a) };
-            let mut sum: f32 = lanes_out.iter().sum();
-            let row = &xs[(start + r) * k..(start + r + 1) * k];
-            for t in lanes..k {
-                sum += row[t] * w_row[t];
+        let mut dots = [[0f32; X]; 3];
+        for a in 0..3 {
+            for b in 0..X {
+                let mut lanes_out = [0f32; 8];
+                // SAFETY: an 8-float array is a valid unaligned store target.
+                unsafe { _mm256_storeu_ps(lanes_out.as_mut_ptr(), acc[a][b]) };
+                let mut sum: f32 = lanes_out.iter().sum();
+                for t in lanes..k {
+                    // SAFETY: t < k, within both rows.
+                    sum += unsafe { *w[a].add(t) * *x[b].add(t) };
+                }
+                dots[a][b] = sum;
             }
-            out[start + r] = sum;
         }
-        start += rows;
+        dots
     }
 }
 
@@ -115,23 +323,46 @@ unsafe fn dots_avx2(xs: &[f32], m: usize, k: usize, w_row: &[f32], out: &mut [f3
 mod tests {
     use super::*;
 
+    /// Every kernel this CPU runs agrees with candle's GEMM, for sizes with and without a tail
+    /// of `k` and partial tiles, and gives a row the same result whatever rows surround it.
     #[test]
-    fn agrees_with_candle_matmul() {
+    fn every_kernel_agrees_with_the_gemm_and_is_independent_of_the_batch() {
         let device = Device::Cpu;
-        for (m, k, n) in [(1, 576, 700), (8, 37, 300), (13, 64, 5), (16, 9, 1)] {
-            let x = Tensor::randn(0f32, 1.0, (m, k), &device).unwrap();
-            let w = Tensor::randn(0f32, 1.0, (n, k), &device).unwrap();
-            let fast = matmul_t(&x, &w).unwrap();
-            let reference = x.matmul(&w.t().unwrap()).unwrap();
-            let diff: f32 = (fast - reference)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar()
+        for kernel in [Kernel::Avx512, Kernel::Avx2, Kernel::Portable] {
+            if !kernel.available() {
+                eprintln!("{kernel:?}: not on this CPU");
+                continue;
+            }
+            for (m, k, n) in [
+                (1, 576, 700),
+                (8, 37, 300),
+                (13, 64, 5),
+                (16, 9, 1),
+                (64, 200, 131),
+            ] {
+                let x = Tensor::randn(0f32, 1.0, (m, k), &device).unwrap();
+                let w = Tensor::randn(0f32, 1.0, (n, k), &device).unwrap();
+                let fast = with_kernel(Some(kernel), || matmul_t(&x, &w)).unwrap();
+                let reference = x.matmul(&w.t().unwrap()).unwrap();
+                let diff: f32 = (&fast - reference)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar()
+                    .unwrap();
+                assert!(diff < 1e-3, "{kernel:?} ({m},{k},{n}): {diff}");
+                let last = with_kernel(Some(kernel), || {
+                    matmul_t(&x.narrow(0, m - 1, 1).unwrap(), &w)
+                })
                 .unwrap();
-            assert!(diff < 1e-3, "({m},{k},{n}): {diff}");
+                let batched: Vec<f32> = fast.get(m - 1).unwrap().to_vec1().unwrap();
+                assert_eq!(
+                    batched,
+                    last.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                );
+            }
         }
     }
 }
