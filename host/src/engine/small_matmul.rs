@@ -45,6 +45,11 @@ impl Kernel {
         Kernel::Portable
     }
 
+    /// [`Kernel::detected`], worked out once per process.
+    pub fn detected_once() -> Kernel {
+        *DETECTED.get_or_init(Kernel::detected)
+    }
+
     /// Whether this CPU can run the kernel.
     pub fn available(self) -> bool {
         match self {
@@ -82,7 +87,13 @@ pub fn with_kernel<R>(kernel: Option<Kernel>, f: impl FnOnce() -> R) -> R {
 fn kernel() -> Option<Kernel> {
     FORCED
         .get()
-        .unwrap_or_else(|| Some(*DETECTED.get_or_init(Kernel::detected)))
+        .unwrap_or_else(|| Some(Kernel::detected_once()))
+}
+
+/// The SIMD level decode kernels use on this thread: the forced one (the GEMM counts as the
+/// detected level), else the CPU's.
+pub fn simd_level() -> Kernel {
+    kernel().unwrap_or_else(Kernel::detected_once)
 }
 
 static DETECTED: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
