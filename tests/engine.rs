@@ -326,6 +326,64 @@ fn every_decode_kernel_gives_the_reference_logits() {
     }
 }
 
+/// Weights stored in bf16 (CPU generation with `dtype = "bf16"`): every decode kernel, and the
+/// GEMM path that widens them, gives the logits of the f32 model whose weights were rounded to
+/// bf16 the same way, so the only difference from f32 is the rounding of the weights (printed).
+#[test]
+fn bf16_weight_storage_gives_the_logits_of_the_rounded_weights() {
+    let spec = TinySpec::default();
+    let cfg = tiny::config(&spec);
+    let weights = tiny::weights(&cfg, spec.seed).unwrap();
+    let stored = |name: &str| {
+        name.ends_with("_proj.weight")
+            || name.ends_with("embed_tokens.weight")
+            || name == "lm_head.weight"
+    };
+    let rounded: std::collections::HashMap<String, Tensor> = weights
+        .iter()
+        .map(|(name, w)| {
+            let w = if stored(name) {
+                w.to_dtype(DType::BF16)
+                    .unwrap()
+                    .to_dtype(DType::F32)
+                    .unwrap()
+            } else {
+                w.clone()
+            };
+            (name.clone(), w)
+        })
+        .collect();
+    let build = |weights| {
+        Transformer::new(
+            &cfg,
+            VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu),
+        )
+        .unwrap()
+    };
+    let bf16 = build(weights.clone()).storing_weights_in_bf16().unwrap();
+    let reference = decode_logits(&build(rounded), None);
+    let unrounded = decode_logits(&build(weights), None);
+    for kernel in [
+        Some(Kernel::Avx512),
+        Some(Kernel::Avx2),
+        Some(Kernel::Portable),
+        None,
+    ] {
+        if kernel.is_some_and(|k| !k.available()) {
+            continue;
+        }
+        for (step, ours) in decode_logits(&bf16, kernel).iter().enumerate() {
+            let diff = max_abs_diff(ours, &reference[step]);
+            let from_f32 = max_abs_diff(ours, &unrounded[step]);
+            eprintln!(
+                "{kernel:?} step {step}: {diff:e} from the rounded f32 model, {from_f32:e} from f32"
+            );
+            assert!(diff < 1e-4, "{kernel:?} step {step}: {diff}");
+            assert!(from_f32 > 0.0, "the weights were not stored in bf16");
+        }
+    }
+}
+
 /// Greedy decoding of 40 prompts of different lengths in one batch of 40 equals decoding each
 /// alone, token for token: padding and batch composition never change an answer (so a run's
 /// results do not depend on `batch_size`).

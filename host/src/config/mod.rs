@@ -30,6 +30,8 @@ pub struct RunConfig {
     #[serde(default = "cpu")]
     pub device: String,
     /// `f32` or `bf16`: generation runs in it; training computes in it over f32 master weights.
+    /// On the CPU, which has no fast bf16 arithmetic, bf16 stores the generating models' weights
+    /// in bf16 (computing in f32) and training stays f32 ([`RunConfig::training_precision`]).
     #[serde(default)]
     pub dtype: Precision,
     pub models: Models,
@@ -73,6 +75,17 @@ pub struct SandboxConfig {
     pub memory_mib: usize,
     /// Most time all of one plugin's calls may take together in one stage, in seconds.
     pub stage_time_s: f64,
+}
+
+impl RunConfig {
+    /// The precision training computes in: `dtype`, except f32 on the CPU.
+    pub fn training_precision(&self) -> Precision {
+        if self.device == "cpu" {
+            Precision::F32
+        } else {
+            self.dtype
+        }
+    }
 }
 
 impl SandboxConfig {

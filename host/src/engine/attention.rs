@@ -7,6 +7,9 @@
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp3, D, DType, Device, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::simd::{self, simd_dispatch};
 
 /// Query rows per block: a block's scores are [batch × kv heads × ROWS × keys].
 const ROWS: usize = 256;
@@ -15,14 +18,21 @@ const ROWS: usize = 256;
 /// each row needs ([`key_limits`]) are worked out once, on the first fused layer.
 pub struct Mask {
     tensor: Tensor,
-    key_limits: OnceLock<Arc<Vec<usize>>>,
+    /// The mask's values and the key limits, read on first use.
+    read: OnceLock<Arc<MaskValues>>,
+}
+
+struct MaskValues {
+    /// [B, 1, T, K] flat.
+    values: Vec<f32>,
+    key_limits: Vec<usize>,
 }
 
 impl Mask {
     pub fn new(tensor: &Tensor) -> Mask {
         Mask {
             tensor: tensor.clone(),
-            key_limits: OnceLock::new(),
+            read: OnceLock::new(),
         }
     }
 
@@ -31,12 +41,14 @@ impl Mask {
         &self.tensor
     }
 
-    fn key_limits(&self) -> Result<Arc<Vec<usize>>> {
-        if let Some(limits) = self.key_limits.get() {
-            return Ok(limits.clone());
+    fn values(&self) -> Result<Arc<MaskValues>> {
+        if let Some(read) = self.read.get() {
+            return Ok(read.clone());
         }
-        let limits = Arc::new(key_limits(&self.tensor)?);
-        Ok(self.key_limits.get_or_init(|| limits).clone())
+        let values = self.tensor.flatten_all()?.to_vec1::<f32>()?;
+        let key_limits = key_limits(&values, self.tensor.dims4()?);
+        let read = Arc::new(MaskValues { values, key_limits });
+        Ok(self.read.get_or_init(|| read).clone())
     }
 }
 
@@ -49,8 +61,8 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, scale: f64) ->
         return composite(q, k, v, mask, scale);
     }
     let op = FusedAttention {
-        key_limits: mask.key_limits()?,
-        mask: mask.tensor.contiguous()?,
+        mask: mask.values()?,
+        mask_shape: mask.tensor.dims4()?,
         scale,
         logsumexp: OnceLock::new(),
     };
@@ -73,9 +85,7 @@ pub fn composite(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Mask, scale: f64) ->
 /// one past the last key not masked. A causal mask gives row t t + 1, so a block of rows needs
 /// only the keys up to its last row's; a row with every key masked needs them all (its softmax
 /// is uniform over every key).
-fn key_limits(mask: &Tensor) -> Result<Vec<usize>> {
-    let (b, _, t, k) = mask.dims4()?;
-    let values = mask.flatten_all()?.to_vec1::<f32>()?;
+fn key_limits(values: &[f32], (b, _, t, k): (usize, usize, usize, usize)) -> Vec<usize> {
     let threshold = crate::engine::model::MASKED / 2.0;
     let mut limits = vec![0usize; t];
     for sequence in 0..b {
@@ -88,13 +98,13 @@ fn key_limits(mask: &Tensor) -> Result<Vec<usize>> {
             *limit = (*limit).max(needed);
         }
     }
-    Ok(limits)
+    limits
 }
 
 struct FusedAttention {
-    /// Per mask row, the keys it needs (see [`key_limits`]).
-    key_limits: Arc<Vec<usize>>,
-    mask: Tensor,
+    mask: Arc<MaskValues>,
+    /// [B, 1, T, K]
+    mask_shape: (usize, usize, usize, usize),
     scale: f64,
     /// log Σ exp(scaled, masked scores) per query row [B, G, R, 1], from the forward pass.
     logsumexp: OnceLock<Tensor>,
@@ -118,13 +128,13 @@ struct Block {
 impl FusedAttention {
     /// The query blocks. A block never spans two groups, so its mask rows are contiguous.
     fn blocks(&self, rows: usize) -> Result<Vec<Block>> {
-        let t = self.mask.dim(2)?;
+        let t = self.mask_shape.2;
         let mut blocks = Vec::new();
         for group in 0..rows / t {
             let mut start = 0;
             while start < t {
                 let rows = ROWS.min(t - start);
-                let keys = self.key_limits[start..start + rows]
+                let keys = self.mask.key_limits[start..start + rows]
                     .iter()
                     .copied()
                     .max()
@@ -141,14 +151,48 @@ impl FusedAttention {
         Ok(blocks)
     }
 
-    /// Scaled, masked scores of one block [B, G, rows, keys], over the keys it needs.
-    fn scores(&self, q: &Tensor, k_t: &Tensor, block: &Block) -> Result<Tensor> {
-        let mask = self
-            .mask
-            .narrow(2, block.mask_start, block.rows)?
-            .narrow(3, 0, block.keys)?;
+    /// The raw products q·kᵀ of one block [B, G, rows, keys], over the keys it needs, as
+    /// values with their shape.
+    fn products(&self, q: &Tensor, k_t: &Tensor, block: &Block) -> Result<(Vec<f32>, Shape)> {
         let k_t = k_t.narrow(3, 0, block.keys)?;
-        (q.narrow(2, block.start, block.rows)?.matmul(&k_t)? * self.scale)?.broadcast_add(&mask)
+        let products = q.narrow(2, block.start, block.rows)?.matmul(&k_t)?;
+        Ok((products.flatten_all()?.to_vec1()?, products.shape().clone()))
+    }
+
+    /// The mask of row `index` of a block's flat [B, `groups`, rows, keys] values.
+    fn row_mask(&self, block: &Block, groups: usize, index: usize) -> &[f32] {
+        let (_, _, t, k) = self.mask_shape;
+        let (sequence, i) = (index / (groups * block.rows), index % block.rows);
+        &self.mask.values[(sequence * t + block.mask_start + i) * k..][..block.keys]
+    }
+}
+
+simd_dispatch! {
+    /// softmax(scale · row + mask) in place; returns log Σ exp(scale · row + mask).
+    fn softmax_row(row: &mut [f32], mask: &[f32], scale: f32) -> f32 {
+        for (x, m) in row.iter_mut().zip(mask) {
+            *x = *x * scale + m;
+        }
+        let max = simd::max(row);
+        let sum = simd::exp_shifted_sum(row, max);
+        let inverse = 1.0 / sum;
+        for x in row.iter_mut() {
+            *x *= inverse;
+        }
+        max + sum.ln()
+    }
+}
+
+simd_dispatch! {
+    /// From a row of raw products (`row`) and of dO·vᵀ (`grad`): the probabilities into `row`
+    /// and d(raw products) = p ⊙ (dp − Σ dO ⊙ O) · scale into `grad`.
+    fn backward_row(row: &mut [f32], grad: &mut [f32], mask: &[f32], factors: (f32, f32, f32)) {
+        let (scale, lse, row_dot) = factors;
+        for ((x, g), m) in row.iter_mut().zip(grad.iter_mut()).zip(mask) {
+            let p = simd::exp(*x * scale + m - lse);
+            *x = p;
+            *g = p * (*g - row_dot) * scale;
+        }
     }
 }
 
@@ -170,14 +214,19 @@ impl CustomOp3 for FusedAttention {
         let k_t = k.t()?.contiguous()?;
         let mut outputs = Vec::new();
         let mut logsumexps = Vec::new();
+        let scale = self.scale as f32;
         for block in self.blocks(q.dim(2)?)? {
-            let scores = self.scores(&q, &k_t, &block)?;
-            let max = scores.max_keepdim(D::Minus1)?;
-            let exp = scores.broadcast_sub(&max)?.exp()?;
-            let sum = exp.sum_keepdim(D::Minus1)?;
-            let v = v.narrow(2, 0, block.keys)?;
-            outputs.push(exp.matmul(&v)?.broadcast_div(&sum)?);
-            logsumexps.push((max + sum.log()?)?);
+            let (mut probs, shape) = self.products(&q, &k_t, &block)?;
+            let groups = q.dim(1)?;
+            let lse: Vec<f32> = probs
+                .par_chunks_mut(block.keys)
+                .enumerate()
+                .map(|(index, row)| softmax_row(row, self.row_mask(&block, groups, index), scale))
+                .collect();
+            let probs = Tensor::from_vec(probs, shape, &Device::Cpu)?;
+            outputs.push(probs.matmul(&v.narrow(2, 0, block.keys)?)?);
+            let (b, g, rows, _) = probs.dims4()?;
+            logsumexps.push(Tensor::from_vec(lse, (b, g, rows, 1), &Device::Cpu)?);
         }
         let out = Tensor::cat(&outputs, 2)?;
         // The op is made for one call; a second forward would find the first's value here.
@@ -202,36 +251,59 @@ impl CustomOp3 for FusedAttention {
         let (out, grad_out) = (out.detach(), grad_out.detach());
         let k_t = k.t()?.contiguous()?;
         let v_t = v.t()?.contiguous()?;
-        let key_count = k.dim(2)?;
+        let (batch, groups, key_count, dim) = k.dims4()?;
         let mut grad_q = Vec::new();
-        let mut grad_k = k.zeros_like()?;
-        let mut grad_v = v.zeros_like()?;
-        // A block's key gradients cover its leading keys; the rest are zero.
-        let widen = |grad: Tensor, keys: usize| -> Result<Tensor> {
-            if keys == key_count {
-                return Ok(grad);
-            }
-            let (b, g, _, d) = grad.dims4()?;
-            let rest = Tensor::zeros((b, g, key_count - keys, d), grad.dtype(), grad.device())?;
-            Tensor::cat(&[grad, rest], 2)
+        let mut grad_k = vec![0f32; k.elem_count()];
+        let mut grad_v = vec![0f32; v.elem_count()];
+        // A block's key gradients [B, G, keys, D] cover the leading keys of each (B, G).
+        let accumulate = |into: &mut [f32], grad: Tensor| -> Result<()> {
+            let grad = grad.flatten_all()?.to_vec1::<f32>()?;
+            let per_head = grad.len() / (batch * groups);
+            into.par_chunks_mut(key_count * dim)
+                .zip(grad.par_chunks(per_head))
+                .for_each(|(into, grad)| {
+                    for (x, g) in into.iter_mut().zip(grad) {
+                        *x += g;
+                    }
+                });
+            Ok(())
         };
-        for block in self.blocks(q.dim(2)?)? {
+        let scale = self.scale as f32;
+        let lse_all = logsumexp.flatten_all()?.to_vec1::<f32>()?;
+        let rows_all = q.dim(2)?;
+        for block in self.blocks(rows_all)? {
             let (start, n, keys) = (block.start, block.rows, block.keys);
-            let probs = self
-                .scores(&q, &k_t, &block)?
-                .broadcast_sub(&logsumexp.narrow(2, start, n)?)?
-                .exp()?;
+            let (mut probs, shape) = self.products(&q, &k_t, &block)?;
             let grad_out_block = grad_out.narrow(2, start, n)?;
-            // d scores = p ⊙ (dp − Σ dO ⊙ O), per row; times the scale for the raw product.
-            let row_dot = (&grad_out_block * out.narrow(2, start, n)?)?.sum_keepdim(D::Minus1)?;
-            let grad_probs = grad_out_block.matmul(&v_t.narrow(3, 0, keys)?)?;
-            let grad_scores =
-                ((probs.clone() * grad_probs.broadcast_sub(&row_dot)?)? * self.scale)?;
+            let row_dot = (&grad_out_block * out.narrow(2, start, n)?)?
+                .sum_keepdim(D::Minus1)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            let mut grad_scores = grad_out_block
+                .matmul(&v_t.narrow(3, 0, keys)?)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            probs
+                .par_chunks_mut(keys)
+                .zip(grad_scores.par_chunks_mut(keys))
+                .enumerate()
+                .for_each(|(index, (row, grad))| {
+                    // Row `index` of the block is row `start + index % n` of its (B, G).
+                    let head = index / n;
+                    let lse = lse_all[head * rows_all + start + index % n];
+                    let mask = self.row_mask(&block, groups, index);
+                    backward_row(row, grad, mask, (scale, lse, row_dot[index]));
+                });
+            let probs = Tensor::from_vec(probs, shape.clone(), &Device::Cpu)?;
+            let grad_scores = Tensor::from_vec(grad_scores, shape, &Device::Cpu)?;
             grad_q.push(grad_scores.matmul(&k.narrow(2, 0, keys)?)?);
             let q_block = q.narrow(2, start, n)?;
-            grad_k = (grad_k + widen(grad_scores.t()?.matmul(&q_block)?, keys)?)?;
-            grad_v = (grad_v + widen(probs.t()?.matmul(&grad_out_block)?, keys)?)?;
+            accumulate(&mut grad_k, grad_scores.t()?.matmul(&q_block)?)?;
+            accumulate(&mut grad_v, probs.t()?.matmul(&grad_out_block)?)?;
         }
+        let device = Device::Cpu;
+        let grad_k = Tensor::from_vec(grad_k, k.shape(), &device)?;
+        let grad_v = Tensor::from_vec(grad_v, v.shape(), &device)?;
         Ok((Some(Tensor::cat(&grad_q, 2)?), Some(grad_k), Some(grad_v)))
     }
 }

@@ -7,6 +7,8 @@
 use candle_core::{CpuStorage, DType, Device, Result, Storage, Tensor};
 use rayon::prelude::*;
 
+use super::simd;
+
 use super::model::MASKED;
 use super::small_matmul::Kernel;
 
@@ -132,12 +134,8 @@ impl Task<'_> {
                 let key = self.k_rows.row(sequence, group, j);
                 *s = dot(query, key) * self.scale + mask[j];
             }
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for s in scores.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
+            let max = simd::max(&scores);
+            let sum = simd::exp_shifted_sum(&mut scores, max);
             for (&p, &j) in scores.iter().zip(&attended) {
                 let value = self.v_rows.row(sequence, group, j);
                 for (o, x) in out.iter_mut().zip(value) {

@@ -31,6 +31,11 @@ impl Linear {
         self.inner.weight()
     }
 
+    /// Replace the weight (the same values in another dtype).
+    pub(super) fn set_weight(&mut self, weight: Tensor) {
+        self.inner = candle_nn::Linear::new(weight, self.inner.bias().cloned());
+    }
+
     pub(super) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let Some(delta) = self
             .adapter
@@ -45,7 +50,7 @@ impl Linear {
         if self.frozen_under_training(x) {
             // Base product and adapter term in one op: one tensor kept for the backward.
             let w = w.to_dtype(x.dtype())?;
-            let y = super::frozen_linear::frozen_linear_plus(x, &w, &delta)?;
+            let y = super::linear_product::frozen_linear_plus(x, &w, &delta)?;
             return self.with_bias(y);
         }
         self.forward_base(x)? + delta
@@ -72,15 +77,20 @@ impl Linear {
         // mixed precision the constant is cast to the compute dtype first.
         if self.frozen_under_training(x) {
             let w = w.to_dtype(x.dtype())?;
-            return bias(super::frozen_linear::frozen_linear(x, &w)?);
+            return bias(super::linear_product::frozen_linear(x, &w)?);
         }
-        if w.dtype() != x.dtype() {
-            // Mixed precision: f32 master weights, cast (differentiably) to the compute dtype.
-            let w = w.to_dtype(x.dtype())?;
-            return bias(x.broadcast_matmul(&w.t()?)?);
-        }
+        // Before the cast below: the decode kernels read bf16-stored weights as they are.
         if small_matmul::applies(x, w) {
             return bias(small_matmul::matmul_t(x, w)?);
+        }
+        if w.track_op() && w.device().is_cpu() && w.dtype() == x.dtype() {
+            return bias(super::linear_product::trained_linear(x, w)?);
+        }
+        if w.dtype() != x.dtype() {
+            // Mixed precision: f32 master weights cast (differentiably) to the compute dtype, or
+            // bf16-stored weights widened for a prefill's GEMM.
+            let w = w.to_dtype(x.dtype())?;
+            return bias(x.broadcast_matmul(&w.t()?)?);
         }
         self.inner.forward(x)
     }

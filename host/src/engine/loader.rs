@@ -33,15 +33,23 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
-    /// Build the transformer on `device` in `dtype` from the loaded weights.
+    /// Build the transformer on `device` in `dtype` from the loaded weights. bf16 on the CPU,
+    /// which has no fast bf16 arithmetic, stores the weights in bf16 and computes in f32
+    /// ([`Transformer::storing_weights_in_bf16`]).
     pub fn transformer(&self, dtype: DType, device: &Device) -> anyhow::Result<Transformer> {
-        let vb = VarBuilder::from_tensors(self.weights.clone(), dtype, device);
-        Transformer::new(&self.config, vb).with_context(|| {
+        let bf16_storage = dtype == DType::BF16 && device.is_cpu();
+        let build_dtype = if bf16_storage { DType::F32 } else { dtype };
+        let vb = VarBuilder::from_tensors(self.weights.clone(), build_dtype, device);
+        let model = Transformer::new(&self.config, vb).with_context(|| {
             format!(
                 "{}: weights do not match config.json",
                 self.source.display()
             )
-        })
+        })?;
+        if bf16_storage {
+            return Ok(model.storing_weights_in_bf16()?);
+        }
+        Ok(model)
     }
 
     /// Token ids that end an assistant turn: the config's and generation config's EOS ids.

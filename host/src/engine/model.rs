@@ -7,6 +7,7 @@ use super::attention::{self, Mask};
 use super::decode_attention::decode_attention;
 use super::kv_cache::{Cache, LayerCache};
 use super::rope::Rope;
+use super::token_logprobs::{self, TokenLogps};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 
@@ -267,6 +268,26 @@ impl Transformer {
             .collect()
     }
 
+    /// Keep the linear layers' and the embedding's weights in bf16 and compute in f32: half the
+    /// memory, and half the bytes a CPU decode step streams (the decode kernels widen each weight
+    /// as they load it; a prefill widens each matrix for its GEMM). Norms, RoPE, activations and
+    /// the KV cache stay f32. For generation only: nothing is trained through these weights.
+    pub fn storing_weights_in_bf16(mut self) -> Result<Self> {
+        let embed = self.embed_tokens.embeddings().to_dtype(DType::BF16)?;
+        let tied = self.config.tie_word_embeddings;
+        for layer in self.linears_mut() {
+            let weight = if tied && layer.name == "lm_head" {
+                embed.clone()
+            } else {
+                layer.weight().to_dtype(DType::BF16)?
+            };
+            layer.set_weight(weight);
+        }
+        self.embed_tokens = Embedding::new(embed, self.config.hidden_size);
+        self.compute_dtype = Some(DType::F32);
+        Ok(self)
+    }
+
     /// Compute in `dtype` (e.g. bf16 on a GPU) while the weights keep theirs (f32 master
     /// weights for training); gradients flow back through the casts into the f32 weights.
     pub fn with_compute_dtype(mut self, dtype: DType) -> Self {
@@ -319,6 +340,18 @@ impl Transformer {
     /// Logits of hidden states from [`Transformer::hidden_states`] (any leading shape).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         self.lm_head.forward(hidden)
+    }
+
+    /// Each row's log-probability of its target token, from hidden states [N, D] picked from
+    /// [`Transformer::hidden_states`]: on the CPU in f32 without keeping the logits
+    /// ([`token_logprobs`]), otherwise from full logits.
+    pub fn token_logps(&self, hidden: &Tensor, targets: &[u32]) -> Result<TokenLogps> {
+        let weight = self.lm_head.weight();
+        // The LM head is built without a bias; an adapter on it needs the layer's own forward.
+        if self.lm_head.adapter.is_none() && token_logprobs::fused_applies(hidden, weight) {
+            return token_logprobs::fused(hidden, weight, targets);
+        }
+        token_logprobs::from_logits(&self.logits(hidden)?.to_dtype(DType::F32)?, targets)
     }
 
     /// The embedding and the decoder layers.

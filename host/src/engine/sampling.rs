@@ -1,6 +1,8 @@
 //! Choosing the next token: temperature, top-k, top-p, with a per-sequence seeded generator so
 //! that a request's output depends on its seed alone, not on what it was batched with.
 
+use super::simd::{self, simd_dispatch};
+
 /// How to pick tokens.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplingParams {
@@ -65,13 +67,11 @@ impl Sampler {
             return argmax(logits);
         }
         let t = self.params.temperature as f32;
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if self.params.top_k == 0 && self.params.top_p >= 1.0 {
+            return draw(logits, t, self.rng.uniform() as f32);
+        }
         // Candidates sorted by probability, as few as top-k and top-p need.
-        let mut weights: Vec<(u32, f32)> = logits
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (i as u32, ((l - max) / t).exp()))
-            .collect();
+        let mut weights = unnormalised_weights(logits, t);
         let mut keep = if self.params.top_k > 0 {
             self.params.top_k.min(weights.len())
         } else {
@@ -129,6 +129,50 @@ impl Sampler {
             (walked, head) = (head, head * 8);
         }
         weights[..keep].last().map_or(0, |w| w.0)
+    }
+}
+
+/// Tokens per block of the untruncated draw's walk.
+const BLOCK: usize = 16;
+
+simd_dispatch! {
+    /// A draw from the whole of softmax(logits / t) at `u` in [0, 1): the first token whose
+    /// cumulative weight passes u · total, in token order. No order of the tokens is needed to draw
+    /// from a distribution, so nothing is sorted: the walk skips whole blocks by their sums.
+    fn draw(logits: &[f32], t: f32, u: f32) -> u32 {
+        let max = simd::max(logits);
+        let mut weights: Vec<f32> = logits.iter().map(|l| (l - max) / t).collect();
+        let sums: Vec<f32> = weights
+            .chunks_mut(BLOCK)
+            .map(|block| simd::exp_shifted_sum(block, 0.0))
+            .collect();
+        let mut target = u * sums.iter().sum::<f32>();
+        let last_drawable = |weights: &[f32]| weights.iter().rposition(|&w| w > 0.0);
+        for (b, &sum) in sums.iter().enumerate() {
+            if target < sum {
+                let block = &weights[b * BLOCK..weights.len().min((b + 1) * BLOCK)];
+                for (i, &w) in block.iter().enumerate() {
+                    if target < w {
+                        return (b * BLOCK + i) as u32;
+                    }
+                    target -= w;
+                }
+                // The block's sum and the walk round differently in the last bit.
+                return (b * BLOCK + last_drawable(block).unwrap_or(0)) as u32;
+            }
+            target -= sum;
+        }
+        last_drawable(&weights).unwrap_or(0) as u32
+    }
+}
+
+simd_dispatch! {
+    /// (token, e^((logit − max) / t)) for every token.
+    fn unnormalised_weights(logits: &[f32], t: f32) -> Vec<(u32, f32)> {
+        let max = simd::max(logits);
+        let mut exps: Vec<f32> = logits.iter().map(|l| (l - max) / t).collect();
+        simd::exp_shifted_sum(&mut exps, 0.0);
+        (0u32..).zip(exps).collect()
     }
 }
 
@@ -202,6 +246,39 @@ mod tests {
         assert_eq!(a, b);
         let mut s = Sampler::new(SamplingParams { top_k: 1, ..params });
         assert!((0..20).all(|_| s.sample(&logits) == argmax(&logits)));
+    }
+
+    /// The untruncated draw follows softmax(logits / t) across blocks, and a masked token is
+    /// never drawn.
+    #[test]
+    fn the_untruncated_draw_follows_the_distribution() {
+        let mut logits = vec![f32::NEG_INFINITY; 40];
+        let probabilities = [(3usize, 0.5f32), (17, 0.3), (39, 0.2)];
+        for (token, p) in probabilities {
+            logits[token] = 2.0 * p.ln();
+        }
+        let mut s = Sampler::new(SamplingParams {
+            temperature: 2.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: 9,
+        });
+        let draws = 20_000;
+        let mut counts = [0usize; 40];
+        for _ in 0..draws {
+            counts[s.sample(&logits) as usize] += 1;
+        }
+        for (token, p) in probabilities {
+            let share = counts[token] as f32 / draws as f32;
+            assert!(
+                (share - p).abs() < 0.015,
+                "token {token}: {share} against {p}"
+            );
+        }
+        assert_eq!(
+            counts.iter().sum::<usize>(),
+            counts[3] + counts[17] + counts[39]
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! `x · Wᵀ` for the few dozen rows of a decode step (one row per sequence), reading every weight
 //! once. A general GEMM packs the weight matrix first, which for a few rows costs about as much as
 //! the multiply; here tiles of weight rows are streamed against groups of input rows, the work
-//! split across cores by output column. Used only for inference on f32 CPU tensors that carry no
-//! gradient.
+//! split across cores by output column. Used only for inference on CPU tensors that carry no
+//! gradient: f32 inputs against f32 weights, or against weights stored in bf16 (half the memory
+//! to stream at batch 1, where a decode step is bound by memory bandwidth).
 //!
 //! The kernel is chosen at run time: AVX-512 where the CPU has it, else AVX2 with FMA, else plain
 //! Rust. Every output element is one dot product whose summation order depends on the kernel and
@@ -105,14 +106,15 @@ pub fn applies(x: &Tensor, w: &Tensor) -> bool {
         && kernel().is_some()
         && !w.track_op()
         && !x.track_op()
-        && w.dtype() == DType::F32
+        && matches!(w.dtype(), DType::F32 | DType::BF16)
         && x.dtype() == DType::F32
         && matches!(w.device(), Device::Cpu)
         && w.rank() == 2
         && w.is_contiguous()
 }
 
-/// `x · wᵀ` where `x` is [..., K] and `w` is [N, K]; returns [..., N].
+/// `x · wᵀ` where `x` is [..., K] f32 and `w` is [N, K], f32 or bf16 (weights stored in bf16,
+/// each widened to f32 as it is loaded; the products and sums are f32); returns [..., N] f32.
 pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let kernel = kernel().unwrap_or(Kernel::Portable);
     let (n, k) = w.dims2()?;
@@ -124,7 +126,43 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let Storage::Cpu(cpu) = &*storage else {
         candle_core::bail!("small_matmul needs a CPU tensor");
     };
-    let weights = &cpu.as_slice::<f32>()?[layout.start_offset()..layout.start_offset() + n * k];
+    let range = layout.start_offset()..layout.start_offset() + n * k;
+    let transposed = match w.dtype() {
+        DType::BF16 => stream(kernel, &xs, m, k, &cpu.as_slice::<half::bf16>()?[range]),
+        _ => stream(kernel, &xs, m, k, &cpu.as_slice::<f32>()?[range]),
+    };
+    let mut data = vec![0f32; m * n];
+    for (j, col) in transposed.chunks(m).enumerate() {
+        for (i, v) in col.iter().enumerate() {
+            data[i * n + j] = *v;
+        }
+    }
+    Tensor::from_vec(data, out_dims, &Device::Cpu)
+}
+
+/// A weight element the kernels stream: f32, or bf16 widened to f32 as it is loaded.
+trait Weight: Copy + Send + Sync + 'static {
+    const BF16: bool;
+    fn to_f32(self) -> f32;
+}
+
+impl Weight for f32 {
+    const BF16: bool = false;
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+impl Weight for half::bf16 {
+    const BF16: bool = true;
+    fn to_f32(self) -> f32 {
+        half::bf16::to_f32(self)
+    }
+}
+
+/// `x · wᵀ` transposed ([N, m]): output column blocks in parallel, each by `kernel`'s tiles.
+fn stream<E: Weight>(kernel: Kernel, xs: &[f32], m: usize, k: usize, weights: &[E]) -> Vec<f32> {
+    let n = weights.len() / k;
     // Output column blocks per task; each task writes its block transposed ([columns, m]).
     const BLOCK: usize = 256;
     let mut transposed = vec![0f32; n * m];
@@ -139,34 +177,28 @@ pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `kernel()` returns a SIMD kernel only when the CPU has it.
                 Kernel::Avx512 if m <= ONE_WEIGHT_ROW_UP_TO => unsafe {
-                    by_tiles::<1, Avx512<1>>(&xs, m, k, w_rows, out)
+                    by_tiles::<1, Avx512<1>, E>(xs, m, k, w_rows, out)
                 },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above.
-                Kernel::Avx512 => unsafe { by_tiles::<4, Avx512<4>>(&xs, m, k, w_rows, out) },
+                Kernel::Avx512 => unsafe { by_tiles::<4, Avx512<4>, E>(xs, m, k, w_rows, out) },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above.
-                Kernel::Avx2 => unsafe { by_tiles::<3, Avx2Tile>(&xs, m, k, w_rows, out) },
-                _ => portable(&xs, m, k, w_rows, out),
+                Kernel::Avx2 => unsafe { by_tiles::<3, Avx2Tile, E>(xs, m, k, w_rows, out) },
+                _ => portable(xs, m, k, w_rows, out),
             }
         });
-    let mut data = vec![0f32; m * n];
-    for (j, col) in transposed.chunks(m).enumerate() {
-        for (i, v) in col.iter().enumerate() {
-            data[i * n + j] = *v;
-        }
-    }
-    Tensor::from_vec(data, out_dims, &Device::Cpu)
+    transposed
 }
 
 /// `out[j * m + i] = xs[i] · w_rows[j]`, one dot product at a time.
-fn portable(xs: &[f32], m: usize, k: usize, w_rows: &[f32], out: &mut [f32]) {
+fn portable<E: Weight>(xs: &[f32], m: usize, k: usize, w_rows: &[E], out: &mut [f32]) {
     for (w_row, out_col) in w_rows.chunks(k).zip(out.chunks_mut(m)) {
         for (i, o) in out_col.iter_mut().enumerate() {
             *o = xs[i * k..(i + 1) * k]
                 .iter()
                 .zip(w_row)
-                .map(|(a, b)| a * b)
+                .map(|(a, b)| a * b.to_f32())
                 .sum();
         }
     }
@@ -178,9 +210,9 @@ trait Tile<const W: usize> {
     /// The most input rows a tile takes (as many as the registers hold accumulators for).
     const MAX_X: usize;
     /// # Safety
-    /// The CPU has the kernel's features, and every pointer starts a row of `k` floats.
-    unsafe fn dots<const X: usize>(
-        w: [*const f32; W],
+    /// The CPU has the kernel's features, and every pointer starts a row of `k` elements.
+    unsafe fn dots<const X: usize, E: Weight>(
+        w: [*const E; W],
         x: [*const f32; X],
         k: usize,
     ) -> [[f32; X]; W];
@@ -191,11 +223,11 @@ trait Tile<const W: usize> {
 ///
 /// # Safety
 /// The CPU has `T`'s features.
-unsafe fn by_tiles<const W: usize, T: Tile<W>>(
+unsafe fn by_tiles<const W: usize, T: Tile<W>, E: Weight>(
     xs: &[f32],
     m: usize,
     k: usize,
-    w_rows: &[f32],
+    w_rows: &[E],
     out: &mut [f32],
 ) {
     let n = w_rows.len() / k;
@@ -213,7 +245,7 @@ unsafe fn by_tiles<const W: usize, T: Tile<W>>(
                 ($x:literal) => {{
                     let x = std::array::from_fn::<_, $x, _>(|b| xs[(i0 + b) * k..].as_ptr());
                     // SAFETY: the caller's CPU has T's features; the pointers start rows of k.
-                    let dots = unsafe { T::dots::<$x>(w, x, k) };
+                    let dots = unsafe { T::dots::<$x, E>(w, x, k) };
                     store(&dots.each_ref().map(|r| r.as_slice()));
                 }};
             }
@@ -242,8 +274,8 @@ impl<const W: usize> Tile<W> for Avx512<W> {
     const MAX_X: usize = if W == 1 { 6 } else { 4 };
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn dots<const X: usize>(
-        w: [*const f32; W],
+    unsafe fn dots<const X: usize, E: Weight>(
+        w: [*const E; W],
         x: [*const f32; X],
         k: usize,
     ) -> [[f32; X]; W] {
@@ -258,8 +290,24 @@ impl<const W: usize> Tile<W> for Avx512<W> {
             };
             let mut wv = [_mm512_setzero_ps(); W];
             for a in 0..W {
-                // SAFETY: each pointer starts a row of k floats and the mask stops at k.
-                wv[a] = unsafe { _mm512_maskz_loadu_ps(mask, w[a].add(kk)) };
+                wv[a] = if E::BF16 {
+                    // bf16 is the top half of an f32: widen each to 32 bits, shift up by 16.
+                    let p = w[a].wrapping_add(kk) as *const u16;
+                    let mut tail = [0u16; 16];
+                    let halves = if mask == 0xffff {
+                        p
+                    } else {
+                        // SAFETY: k − kk < 16 elements remain in the row.
+                        unsafe { std::ptr::copy_nonoverlapping(p, tail.as_mut_ptr(), k - kk) };
+                        tail.as_ptr()
+                    };
+                    // SAFETY: `halves` points to 16 readable u16s.
+                    let halves = unsafe { _mm256_loadu_si256(halves as *const __m256i) };
+                    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(halves)))
+                } else {
+                    // SAFETY: each pointer starts a row of k floats and the mask stops at k.
+                    unsafe { _mm512_maskz_loadu_ps(mask, w[a].add(kk) as *const f32) }
+                };
             }
             for (b, xp) in x.iter().enumerate() {
                 let xv = unsafe { _mm512_maskz_loadu_ps(mask, xp.add(kk)) };
@@ -289,8 +337,8 @@ impl Tile<3> for Avx2Tile {
     const MAX_X: usize = 4;
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn dots<const X: usize>(
-        w: [*const f32; 3],
+    unsafe fn dots<const X: usize, E: Weight>(
+        w: [*const E; 3],
         x: [*const f32; X],
         k: usize,
     ) -> [[f32; X]; 3] {
@@ -301,8 +349,13 @@ impl Tile<3> for Avx2Tile {
         while kk < lanes {
             let mut wv = [_mm256_setzero_ps(); 3];
             for a in 0..3 {
-                // SAFETY: kk + 8 <= lanes <= k, and each pointer starts a row of k floats.
-                wv[a] = unsafe { _mm256_loadu_ps(w[a].add(kk)) };
+                // SAFETY: kk + 8 <= lanes <= k, and each pointer starts a row of k elements.
+                wv[a] = if E::BF16 {
+                    let halves = unsafe { _mm_loadu_si128(w[a].add(kk) as *const __m128i) };
+                    _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(halves)))
+                } else {
+                    unsafe { _mm256_loadu_ps(w[a].add(kk) as *const f32) }
+                };
             }
             for (b, xp) in x.iter().enumerate() {
                 let xv = unsafe { _mm256_loadu_ps(xp.add(kk)) };
@@ -321,7 +374,7 @@ impl Tile<3> for Avx2Tile {
                 let mut sum: f32 = lanes_out.iter().sum();
                 for t in lanes..k {
                     // SAFETY: t < k, within both rows.
-                    sum += unsafe { *w[a].add(t) * *x[b].add(t) };
+                    sum += unsafe { (*w[a].add(t)).to_f32() * *x[b].add(t) };
                 }
                 dots[a][b] = sum;
             }
@@ -351,28 +404,34 @@ mod tests {
                 (16, 9, 1),
                 (64, 200, 131),
             ] {
-                let x = Tensor::randn(0f32, 1.0, (m, k), &device).unwrap();
-                let w = Tensor::randn(0f32, 1.0, (n, k), &device).unwrap();
-                let fast = with_kernel(Some(kernel), || matmul_t(&x, &w)).unwrap();
-                let reference = x.matmul(&w.t().unwrap()).unwrap();
-                let diff: f32 = (&fast - reference)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar()
+                for dtype in [DType::F32, DType::BF16] {
+                    let x = Tensor::randn(0f32, 1.0, (m, k), &device).unwrap();
+                    let w = Tensor::randn(0f32, 1.0, (n, k), &device)
+                        .unwrap()
+                        .to_dtype(dtype)
+                        .unwrap();
+                    let fast = with_kernel(Some(kernel), || matmul_t(&x, &w)).unwrap();
+                    let widened = w.to_dtype(DType::F32).unwrap();
+                    let reference = x.matmul(&widened.t().unwrap()).unwrap();
+                    let diff: f32 = (&fast - reference)
+                        .unwrap()
+                        .abs()
+                        .unwrap()
+                        .max_all()
+                        .unwrap()
+                        .to_scalar()
+                        .unwrap();
+                    assert!(diff < 1e-3, "{kernel:?} {dtype:?} ({m},{k},{n}): {diff}");
+                    let last = with_kernel(Some(kernel), || {
+                        matmul_t(&x.narrow(0, m - 1, 1).unwrap(), &w)
+                    })
                     .unwrap();
-                assert!(diff < 1e-3, "{kernel:?} ({m},{k},{n}): {diff}");
-                let last = with_kernel(Some(kernel), || {
-                    matmul_t(&x.narrow(0, m - 1, 1).unwrap(), &w)
-                })
-                .unwrap();
-                let batched: Vec<f32> = fast.get(m - 1).unwrap().to_vec1().unwrap();
-                assert_eq!(
-                    batched,
-                    last.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-                );
+                    let batched: Vec<f32> = fast.get(m - 1).unwrap().to_vec1().unwrap();
+                    assert_eq!(
+                        batched,
+                        last.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                    );
+                }
             }
         }
     }

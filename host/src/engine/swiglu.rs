@@ -6,6 +6,7 @@ use candle_core::{CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::cpu_slice::f32_values;
+use super::simd::{self, simd_dispatch};
 
 /// `silu(gate) * up`, elementwise. On the CPU in f32 one op; elsewhere the composite.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
@@ -17,8 +18,31 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
 
 struct SwiGlu;
 
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + simd::exp(-x))
+}
+
+simd_dispatch! {
+    fn forward_chunk(out: &mut [f32], gate: &[f32], up: &[f32]) {
+        for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+            *o = g * sigmoid(g) * u;
+        }
+    }
+}
+
+simd_dispatch! {
+    /// The gradients of gate and up (`grads`) from gate, up and the output's gradient.
+    fn backward_chunk(grads: (&mut [f32], &mut [f32]), gate: &[f32], up: &[f32], grad: &[f32]) {
+        let (dg, du) = grads;
+        for i in 0..dg.len().min(du.len()).min(gate.len()).min(up.len()).min(grad.len()) {
+            let (g, u, d) = (gate[i], up[i], grad[i]);
+            let s = sigmoid(g);
+            du[i] = d * g * s;
+            // d silu / d g = s (1 + g (1 − s)).
+            dg[i] = d * u * s * (1.0 + g * (1.0 - s));
+        }
+    }
 }
 
 /// Elements per task: large enough that the split costs nothing.
@@ -40,11 +64,7 @@ impl CustomOp2 for SwiGlu {
         let mut out = vec![0f32; gate.len()];
         out.par_chunks_mut(CHUNK)
             .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK)))
-            .for_each(|(out, (gate, up))| {
-                for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
-                    *o = g * sigmoid(g) * u;
-                }
-            });
+            .for_each(|(out, (gate, up))| forward_chunk(out, gate, up));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -64,14 +84,8 @@ impl CustomOp2 for SwiGlu {
             .zip(grad_up.par_chunks_mut(CHUNK))
             .enumerate()
             .for_each(|(chunk, (dg, du))| {
-                let at = chunk * CHUNK;
-                for i in 0..dg.len() {
-                    let (g, u, d) = (g[at + i], u[at + i], d[at + i]);
-                    let s = sigmoid(g);
-                    du[i] = d * g * s;
-                    // d silu / d g = s (1 + g (1 − s)).
-                    dg[i] = d * u * s * (1.0 + g * (1.0 - s));
-                }
+                let at = chunk * CHUNK..chunk * CHUNK + dg.len();
+                backward_chunk((dg, du), &g[at.clone()], &u[at.clone()], &d[at]);
             });
         let shape = gate.shape();
         Ok((

@@ -324,6 +324,40 @@ fn bench_generate(
         "runs": runs,
         "dtype": format!("{dtype:?}").to_lowercase(),
     });
+    if dtype != Precision::F32 && device.is_cpu() {
+        // Parity of bf16-stored weights: the batch-1 greedy answer against the f32 model's.
+        let f32_model = loaded.transformer(candle_core::DType::F32, device)?;
+        let reference = ChatSampler::local(
+            &loaded,
+            &f32_model,
+            device.clone(),
+            1,
+            LocalOptions {
+                ignore_eos: true,
+                ..LocalOptions::default()
+            },
+        )?;
+        let answer = |sampler: &ChatSampler| -> anyhow::Result<String> {
+            Ok(sampler.sample(&haiku, &full)?.remove(0).text)
+        };
+        let (ours, theirs) = (answer(&sampler)?, answer(&reference)?);
+        let same = ours
+            .chars()
+            .zip(theirs.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        println!(
+            "batch 1 greedy answer against f32's: {} ({same} of {} characters in common)",
+            if ours == theirs {
+                "identical"
+            } else {
+                "differs"
+            },
+            theirs.chars().count(),
+        );
+        figures["greedy_identical_to_f32"] = serde_json::json!(ours == theirs);
+        figures["greedy_common_prefix_chars"] = serde_json::json!(same);
+    }
 
     for &b in batches.iter().filter(|&&b| b > 1) {
         // The peer's 8 prompts, repeated to fill the batch, each with its own seed.

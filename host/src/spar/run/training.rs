@@ -44,7 +44,10 @@ pub fn dpo(run: &Run, iteration: usize, dir: &Path, actor: &Path) -> anyhow::Res
             data: &dir.join("pairs.jsonl"),
             out: &dir.join("actor"),
             objective: d.objective(),
-            config: d.train_config(run.config.seed ^ iteration as u64, run.config.dtype),
+            config: d.train_config(
+                run.config.seed ^ iteration as u64,
+                run.config.training_precision(),
+            ),
             external: d.external_trainer(),
         },
     )
@@ -111,7 +114,10 @@ fn sft(
             data,
             out,
             objective: Objective::Sft,
-            config: s.train_config(run.config.seed ^ iteration as u64, run.config.dtype),
+            config: s.train_config(
+                run.config.seed ^ iteration as u64,
+                run.config.training_precision(),
+            ),
             external: s.external_trainer(),
         },
     )

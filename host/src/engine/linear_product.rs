@@ -1,9 +1,13 @@
-//! `x · Wᵀ (+ d)` for a frozen weight (LoRA's base) as one op whose backward gives only `x`'s
-//! (and `d`'s) gradient. Candle's matmul backward computes both operands' gradients, so a frozen
-//! weight would still cost a weight-sized gradient (per batch row, as candle broadcasts it) and a
-//! third of the backward's work on every step, for a gradient nobody reads. Adding the adapter's
-//! term `d` inside the op keeps one output-sized tensor per layer for the backward instead of
-//! three (the base output, the term and their sum).
+//! The linear layer's product `x · Wᵀ` for training on the CPU, as ops whose backward gives
+//! exactly the gradients needed, each in one GEMM over all the batch's rows:
+//! - a trained weight ([`trained_linear`]): candle's matmul of a [B, T, in] input broadcasts the
+//!   weight per batch row, so its backward made a [B, in, out] gradient, summed it over B and
+//!   transposed it, each a pass over weight-sized memory; here the weight's gradient is one
+//!   [out, in] product, in the weight's own layout;
+//! - a frozen weight (LoRA's base, [`frozen_linear`]): only `x`'s (and `d`'s) gradient. Candle's
+//!   backward would compute the weight's too, a third of the backward's work, for a gradient
+//!   nobody reads. Adding the adapter's term `d` inside the op keeps one output-sized tensor per
+//!   layer for the backward instead of three (the base output, the term and their sum).
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Storage, Tensor};
@@ -22,6 +26,44 @@ pub fn frozen_linear_plus(x: &Tensor, w: &Tensor, d: &Tensor) -> Result<Tensor> 
 
 struct FrozenLinear {
     weight: Tensor,
+}
+
+/// `x · wᵀ` with `x` [.., in] and `w` [out, in] both differentiable, on the CPU, same dtype.
+pub fn trained_linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&w.contiguous()?, TrainedLinear)
+}
+
+struct TrainedLinear;
+
+impl CustomOp2 for TrainedLinear {
+    fn name(&self) -> &'static str {
+        "trained-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        w: &CpuStorage,
+        w_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        product(x, x_layout, w, w_layout)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (out_dim, in_dim) = w.dims2()?;
+        let rows = x.elem_count() / in_dim.max(1);
+        let grad = grad.detach().contiguous()?.reshape((rows, out_dim))?;
+        let grad_x = grad.matmul(&w.detach())?.reshape(x.shape())?;
+        let grad_w = grad.t()?.matmul(&x.detach().reshape((rows, in_dim))?)?;
+        Ok((Some(grad_x), Some(grad_w)))
+    }
 }
 
 impl CustomOp1 for FrozenLinear {
@@ -94,31 +136,56 @@ impl CustomOp2 for FrozenLinear {
 impl FrozenLinear {
     /// `x · wᵀ` on the CPU.
     fn product(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (out_dim, in_dim) = self.weight.dims2()?;
-        let dims = layout.shape().dims();
-        let rows = layout.shape().elem_count() / in_dim.max(1);
         let (w_storage, w_layout) = self.weight.storage_and_layout();
         let Storage::Cpu(w) = &*w_storage else {
             candle_core::bail!("frozen-linear: the weight must be on the CPU");
         };
-        // One [rows, in] · [in, out] product: x flattened, w read transposed.
-        let x_layout = Layout::new(
-            Shape::from((rows, in_dim)),
-            vec![in_dim, 1],
-            layout.start_offset(),
-        );
-        let wt_layout = w_layout.transpose(0, 1)?;
-        let out = storage.matmul(w, (1, rows, out_dim, in_dim), &x_layout, &wt_layout)?;
-        let mut shape = dims.to_vec();
-        *shape.last_mut().expect("x has a last dimension") = out_dim;
-        Ok((out, Shape::from(shape)))
+        product(storage, layout, w, w_layout)
     }
+}
+
+/// `x · wᵀ` for `x` [.., in] and `w` [out, in] on the CPU: one [rows, in] · [in, out] product,
+/// `x` flattened and `w` read transposed.
+fn product(
+    x: &CpuStorage,
+    x_layout: &Layout,
+    w: &CpuStorage,
+    w_layout: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let (out_dim, in_dim) = w_layout.shape().dims2()?;
+    let dims = x_layout.shape().dims();
+    let rows = x_layout.shape().elem_count() / in_dim.max(1);
+    let flat = Layout::new(
+        Shape::from((rows, in_dim)),
+        vec![in_dim, 1],
+        x_layout.start_offset(),
+    );
+    let out = x.matmul(
+        w,
+        (1, rows, out_dim, in_dim),
+        &flat,
+        &w_layout.transpose(0, 1)?,
+    )?;
+    let mut shape = dims.to_vec();
+    *shape.last_mut().expect("x has a last dimension") = out_dim;
+    Ok((out, Shape::from(shape)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::{Device, Var};
+
+    fn diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
 
     /// Same output and the same input gradient as candle's matmul, and no weight gradient.
     #[test]
@@ -128,16 +195,6 @@ mod tests {
         let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 4, 3), &device).unwrap()).unwrap();
         let ours = frozen_linear(x.as_tensor(), &w).unwrap();
         let theirs = x.as_tensor().broadcast_matmul(&w.t().unwrap()).unwrap();
-        let diff = |a: &Tensor, b: &Tensor| -> f32 {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar()
-                .unwrap()
-        };
         assert!(diff(&ours, &theirs) < 1e-5);
         let weights = Tensor::randn(0f32, 1.0, (2, 4, 5), &device).unwrap();
         let g_ours = (&ours * &weights)
@@ -161,5 +218,33 @@ mod tests {
             g_ours.get(&w).is_none(),
             "no gradient for the frozen weight"
         );
+    }
+
+    /// Same output and the same gradients of both operands as candle's broadcast matmul.
+    #[test]
+    fn the_trained_product_matches_the_matmul_and_both_gradients() {
+        let device = Device::Cpu;
+        let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (5, 3), &device).unwrap()).unwrap();
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (2, 4, 3), &device).unwrap()).unwrap();
+        let ours = trained_linear(x.as_tensor(), w.as_tensor()).unwrap();
+        let theirs = x
+            .as_tensor()
+            .broadcast_matmul(&w.as_tensor().t().unwrap())
+            .unwrap();
+        assert!(diff(&ours, &theirs) < 1e-5);
+        let weights = Tensor::randn(0f32, 1.0, (2, 4, 5), &device).unwrap();
+        let grads = |y: &Tensor| {
+            (y * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap()
+        };
+        let (g_ours, g_theirs) = (grads(&ours), grads(&theirs));
+        for v in [&x, &w] {
+            let (a, b) = (g_ours.get(v.as_tensor()), g_theirs.get(v.as_tensor()));
+            assert!(diff(a.unwrap(), b.unwrap()) < 1e-5);
+        }
     }
 }
