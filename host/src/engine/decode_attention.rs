@@ -222,14 +222,7 @@ mod tests {
             .unwrap()
             .expect("applies");
         let theirs = composite(&q, &k, &v, &Mask::new(&mask), 0.125).unwrap();
-        let diff: f32 = (ours - theirs)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = crate::engine::test_support::max_abs_diff(&ours, &theirs);
         assert!(diff < 1e-5, "{diff}");
         // Every SIMD level this CPU has computes exactly what the portable code does.
         let at = |kernel| {

@@ -176,16 +176,7 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
-    fn diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
+    use crate::engine::test_support::max_abs_diff as diff;
 
     /// Same output and the same input gradient as candle's matmul, and no weight gradient.
     #[test]

@@ -22,6 +22,8 @@ pub mod sampling;
 pub(crate) mod simd;
 pub mod small_matmul;
 mod swiglu;
+#[cfg(test)]
+mod test_support;
 pub mod tiny;
 pub mod token_logprobs;
 pub mod tokenizer;

@@ -413,14 +413,7 @@ mod tests {
                     let fast = with_kernel(Some(kernel), || matmul_t(&x, &w)).unwrap();
                     let widened = w.to_dtype(DType::F32).unwrap();
                     let reference = x.matmul(&widened.t().unwrap()).unwrap();
-                    let diff: f32 = (&fast - reference)
-                        .unwrap()
-                        .abs()
-                        .unwrap()
-                        .max_all()
-                        .unwrap()
-                        .to_scalar()
-                        .unwrap();
+                    let diff = crate::engine::test_support::max_abs_diff(&fast, &reference);
                     assert!(diff < 1e-3, "{kernel:?} {dtype:?} ({m},{k},{n}): {diff}");
                     let last = with_kernel(Some(kernel), || {
                         matmul_t(&x.narrow(0, m - 1, 1).unwrap(), &w)

@@ -54,9 +54,15 @@ fn fused_in_chunks(
     let logps = hidden
         .contiguous()?
         .apply_op2_arc(&weight.contiguous()?, Arc::new(Box::new(op)))?;
-    // The mean of h·Wᵀ over the vocabulary is h · (the mean row of W).
-    let mean_row = weight.detach().mean(0)?.unsqueeze(1)?;
-    let mean_logits = hidden.detach().matmul(&mean_row)?.squeeze(1)?.to_vec1()?;
+    // The mean of h·Wᵀ over the vocabulary is h · (the mean row of W), which a product with a
+    // row of ones sums in parallel (candle's reduction over dim 0 runs on one thread).
+    let ones = Tensor::ones((1, vocab), DType::F32, weight.device())?;
+    let mean_row = (ones.matmul(&weight.detach())? / vocab as f64)?;
+    let mean_logits = hidden
+        .detach()
+        .matmul(&mean_row.t()?)?
+        .squeeze(1)?
+        .to_vec1()?;
     Ok(TokenLogps { logps, mean_logits })
 }
 
