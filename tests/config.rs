@@ -397,3 +397,18 @@ fn lora_sections_are_read_and_checked() {
             .is_none()
     );
 }
+
+/// `dtype = "bf16"` on the CPU stores the generating models' weights in bf16 and trains in f32
+/// (the CPU has no fast bf16 arithmetic here); on a GPU training computes in bf16.
+#[test]
+fn bf16_on_the_cpu_trains_in_f32() {
+    use spar_host::config::Precision;
+    let dir = setup("config-bf16");
+    let path = dir.join("config.toml");
+    std::fs::write(&path, format!("dtype = \"bf16\"{GOOD}")).unwrap();
+    let mut config = spar_host::config::load(&path, &[]).unwrap();
+    assert_eq!(config.dtype, Precision::Bf16);
+    assert_eq!(config.training_precision(), Precision::F32);
+    config.device = "cuda".into();
+    assert_eq!(config.training_precision(), Precision::Bf16);
+}

@@ -25,8 +25,9 @@ pub fn parse(name: &str) -> anyhow::Result<Device> {
     }
 }
 
-/// The dtype models compute in. Generation loads the weights in it; training keeps f32 master
-/// weights and f32 optimizer state and computes forward and backward in it.
+/// The dtype models compute in. Generation loads the weights in it (on the CPU, bf16 means
+/// weights stored in bf16 and f32 compute); training keeps f32 master weights and f32 optimizer
+/// state and computes forward and backward in it.
 #[derive(
     Clone,
     Copy,
