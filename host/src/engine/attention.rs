@@ -215,9 +215,9 @@ impl CustomOp3 for FusedAttention {
         let mut outputs = Vec::new();
         let mut logsumexps = Vec::new();
         let scale = self.scale as f32;
+        let groups = q.dim(1)?;
         for block in self.blocks(q.dim(2)?)? {
             let (mut probs, shape) = self.products(&q, &k_t, &block)?;
-            let groups = q.dim(1)?;
             let lse: Vec<f32> = probs
                 .par_chunks_mut(block.keys)
                 .enumerate()

@@ -132,6 +132,13 @@ impl Sampler {
     }
 }
 
+/// (logit − max) / t for every token: the exponents of the unnormalised weights.
+#[inline(always)]
+fn tempered(logits: &[f32], t: f32) -> Vec<f32> {
+    let max = simd::max(logits);
+    logits.iter().map(|l| (l - max) / t).collect()
+}
+
 /// Tokens per block of the untruncated draw's walk.
 const BLOCK: usize = 16;
 
@@ -140,8 +147,7 @@ simd_dispatch! {
     /// cumulative weight passes u · total, in token order. No order of the tokens is needed to draw
     /// from a distribution, so nothing is sorted: the walk skips whole blocks by their sums.
     fn draw(logits: &[f32], t: f32, u: f32) -> u32 {
-        let max = simd::max(logits);
-        let mut weights: Vec<f32> = logits.iter().map(|l| (l - max) / t).collect();
+        let mut weights = tempered(logits, t);
         let sums: Vec<f32> = weights
             .chunks_mut(BLOCK)
             .map(|block| simd::exp_shifted_sum(block, 0.0))
@@ -169,8 +175,7 @@ simd_dispatch! {
 simd_dispatch! {
     /// (token, e^((logit − max) / t)) for every token.
     fn unnormalised_weights(logits: &[f32], t: f32) -> Vec<(u32, f32)> {
-        let max = simd::max(logits);
-        let mut exps: Vec<f32> = logits.iter().map(|l| (l - max) / t).collect();
+        let mut exps = tempered(logits, t);
         simd::exp_shifted_sum(&mut exps, 0.0);
         (0u32..).zip(exps).collect()
     }

@@ -311,9 +311,16 @@ impl CustomOp1 for LogSumExp {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let data = f32_values(storage, layout, "logsumexp")?;
         let (n, v) = layout.shape().dims2()?;
+        // `row_logsumexp` works in place: each task copies rows into one buffer of its own.
         let out: Vec<f32> = data
             .par_chunks(v)
-            .map(|row| row_logsumexp(&mut row.to_vec()))
+            .map_init(
+                || vec![0f32; v],
+                |buffer, row| {
+                    buffer.copy_from_slice(row);
+                    row_logsumexp(buffer)
+                },
+            )
             .collect();
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
