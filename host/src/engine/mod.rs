@@ -9,6 +9,7 @@ mod decode_attention;
 pub mod device;
 pub mod generate;
 pub mod gguf;
+mod heads;
 pub mod kv_cache;
 mod linear;
 mod linear_product;

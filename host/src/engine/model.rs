@@ -5,6 +5,7 @@
 
 use super::attention::{self, Mask};
 use super::decode_attention::decode_attention;
+use super::heads::{merge_heads, split_heads};
 use super::kv_cache::{Cache, LayerCache};
 use super::rope::Rope;
 use super::token_logprobs::{self, TokenLogps};
@@ -70,16 +71,14 @@ impl Attention {
         rope: &Rope,
         cache: Option<&mut LayerCache>,
     ) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        let split = |proj: &Linear, heads: usize| -> Result<Tensor> {
-            proj.forward(x)?
-                .reshape((b, t, heads, self.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = rope.apply(&split(&self.q_proj, self.heads)?, positions)?;
-        let k = rope.apply(&split(&self.k_proj, self.kv_heads)?, positions)?;
-        let v = split(&self.v_proj, self.kv_heads)?;
+        let t = x.dim(1)?;
+        // Grouped-query attention without copying keys and values per query head: the query
+        // heads that share a KV head become extra query rows of that KV head, [B, G, R·T, D].
+        let q = self.q_proj.forward(x)?;
+        let q = split_heads(&q, self.heads, self.kv_heads, Some((rope, positions)))?;
+        let k = self.k_proj.forward(x)?;
+        let k = split_heads(&k, self.kv_heads, self.kv_heads, Some((rope, positions)))?;
+        let v = split_heads(&self.v_proj.forward(x)?, self.kv_heads, self.kv_heads, None)?;
         // Whole sequences (training, scoring, a prefill into an empty cache) take the fused op,
         // which skips masked key ranges and keeps no score tensor; a decode step reads the cache
         // in place (`decode_attention`) on the CPU and takes the tensor ops elsewhere.
@@ -92,10 +91,6 @@ impl Attention {
             }
             None => (k, v),
         };
-        // Grouped-query attention without copying keys and values per query head: the query
-        // heads that share a KV head become extra query rows of that KV head.
-        let repeat = self.heads / self.kv_heads;
-        let q = q.reshape((b, self.kv_heads, repeat * t, self.head_dim))?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
         let out = if whole_sequences {
             attention::attention(&q, &k, &v, mask, scale)?
@@ -104,10 +99,7 @@ impl Attention {
         } else {
             attention::composite(&q, &k, &v, mask, scale)?
         };
-        let out = out
-            .reshape((b, self.heads, t, self.head_dim))?
-            .transpose(1, 2)?
-            .reshape((b, t, self.heads * self.head_dim))?;
+        let out = merge_heads(&out, self.heads)?;
         self.o_proj.forward(&out)
     }
 }

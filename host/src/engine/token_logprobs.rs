@@ -2,11 +2,13 @@
 //! log p = logit[target] − logsumexp(logits). The [rows × vocabulary] logits were the largest
 //! tensors of a DPO step: 377 MB at 2 × 1024 tokens of a 49,152-token vocabulary, kept for the
 //! backward, plus their softmax and its gradient there. On the CPU in f32 this is one op that
-//! computes the logits a chunk of rows at a time and keeps none of them (only one log-sum-exp per
-//! row); its backward recomputes a chunk's logits (one more matmul) and turns them into their
-//! gradient in place.
+//! computes the logits a chunk of rows at a time. Logits that fit in [`KEPT_BYTES`] are kept
+//! (as e^(logit − row max), which the backward scales into the softmax); beyond that it keeps one
+//! log-sum-exp per row and the backward recomputes a chunk's logits (one more matmul). Either way
+//! the backward turns them into their gradient in place. So the op's memory grows with the
+//! tokens up to the budget and not beyond, and short batches skip a third of the head's work.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -16,6 +18,10 @@ use super::simd::{self, simd_dispatch};
 
 /// A chunk's logits take at most this much memory.
 const CHUNK_BYTES: usize = 64 << 20;
+
+/// The backward reuses the forward's logits when they take at most this much memory (2 × 256
+/// tokens of a 49,152-token vocabulary take 100 MB), and recomputes them beyond it.
+const KEPT_BYTES: usize = 256 << 20;
 
 /// Each row's log-probability of its target, [N] f32 and differentiable, with each row's mean
 /// logit over the vocabulary (TRL's `logits/chosen|rejected` average it), detached.
@@ -33,7 +39,14 @@ pub fn fused_applies(hidden: &Tensor, weight: &Tensor) -> bool {
 /// [`fused_applies`]. Differentiable in both.
 pub fn fused(hidden: &Tensor, weight: &Tensor, targets: &[u32]) -> Result<TokenLogps> {
     let vocab = weight.dim(0)?;
-    fused_in_chunks(hidden, weight, targets, (CHUNK_BYTES / (4 * vocab)).max(1))
+    let keep = targets.len() * vocab * 4 <= KEPT_BYTES;
+    fused_in_chunks(
+        hidden,
+        weight,
+        targets,
+        (CHUNK_BYTES / (4 * vocab)).max(1),
+        keep,
+    )
 }
 
 fn fused_in_chunks(
@@ -41,6 +54,7 @@ fn fused_in_chunks(
     weight: &Tensor,
     targets: &[u32],
     chunk_rows: usize,
+    keep: bool,
 ) -> Result<TokenLogps> {
     let vocab = weight.dim(0)?;
     if let Some(&bad) = targets.iter().find(|&&t| t as usize >= vocab) {
@@ -50,6 +64,10 @@ fn fused_in_chunks(
         targets: targets.to_vec(),
         chunk_rows,
         logsumexp: OnceLock::new(),
+        // Only a backward reads them.
+        kept: keep
+            .then(|| Mutex::new(None))
+            .filter(|_| hidden.track_op() || weight.track_op()),
     };
     let logps = hidden
         .contiguous()?
@@ -88,6 +106,14 @@ struct FusedTokenLogps {
     chunk_rows: usize,
     /// log Σ exp(logits) per row, from the forward pass.
     logsumexp: OnceLock<Vec<f32>>,
+    /// When the logits are kept: the forward's, for the backward to take.
+    kept: Option<Mutex<Option<KeptLogits>>>,
+}
+
+struct KeptLogits {
+    /// [rows, vocab] e^(logit − row max).
+    exp_shifted: Vec<f32>,
+    maxima: Vec<f32>,
 }
 
 /// `dst = alpha·dst + lhs·rhs` for row-major `dst` [m, n]; each operand given as
@@ -152,10 +178,10 @@ fn logits_into(out: &mut [f32], rows: &[f32], weight: &[f32], dim: usize) {
 }
 
 simd_dispatch! {
-    /// log Σ exp of one row of logits; the row is left as e^(x − max).
-    fn row_logsumexp(row: &mut [f32]) -> f32 {
+    /// The max and the log Σ exp of one row of logits; the row is left as e^(x − max).
+    fn row_logsumexp(row: &mut [f32]) -> (f32, f32) {
         let max = simd::max(row);
-        max + simd::exp_shifted_sum(row, max).ln()
+        (max, max + simd::exp_shifted_sum(row, max).ln())
     }
 }
 
@@ -164,6 +190,15 @@ simd_dispatch! {
     fn row_gradient(row: &mut [f32], lse: f32, g: f32) {
         for x in row.iter_mut() {
             *x = -g * simd::exp(*x - lse);
+        }
+    }
+}
+
+simd_dispatch! {
+    /// A kept row, e^(x − max), into its gradient: −g · softmax = −g · e^(x − max) · e^(max − lse).
+    fn kept_row_gradient(row: &mut [f32], scale: f32) {
+        for x in row.iter_mut() {
+            *x *= scale;
         }
     }
 }
@@ -192,12 +227,20 @@ impl CustomOp2 for FusedTokenLogps {
                 self.targets.len()
             );
         }
-        let mut logits = vec![0f32; self.chunk_rows.min(n) * vocab];
+        // Kept logits fill one buffer chunk after chunk; otherwise one chunk's buffer is reused.
+        let mut logits = match self.kept {
+            Some(_) => vec![0f32; n * vocab],
+            None => vec![0f32; self.chunk_rows.min(n) * vocab],
+        };
         let mut logsumexp = Vec::with_capacity(n);
+        let mut maxima = Vec::with_capacity(n);
         let mut logps = Vec::with_capacity(n);
         for start in (0..n).step_by(self.chunk_rows) {
             let rows = self.chunk_rows.min(n - start);
-            let chunk = &mut logits[..rows * vocab];
+            let chunk = match self.kept {
+                Some(_) => &mut logits[start * vocab..(start + rows) * vocab],
+                None => &mut logits[..rows * vocab],
+            };
             logits_into(
                 chunk,
                 &hidden[start * dim..(start + rows) * dim],
@@ -205,7 +248,7 @@ impl CustomOp2 for FusedTokenLogps {
                 dim,
             );
             let targets = &self.targets[start..start + rows];
-            let picked: Vec<(f32, f32)> = chunk
+            let picked: Vec<(f32, (f32, f32))> = chunk
                 .par_chunks_mut(vocab)
                 .zip(targets)
                 .map(|(row, &target)| {
@@ -213,10 +256,17 @@ impl CustomOp2 for FusedTokenLogps {
                     (logit, row_logsumexp(row))
                 })
                 .collect();
-            for (logit, lse) in picked {
+            for (logit, (max, lse)) in picked {
                 logps.push(logit - lse);
                 logsumexp.push(lse);
+                maxima.push(max);
             }
+        }
+        if let Some(kept) = &self.kept {
+            *kept.lock().expect("kept logits") = Some(KeptLogits {
+                exp_shifted: logits,
+                maxima,
+            });
         }
         // The op is made for one call; a second forward would find the first's value here.
         let _ = self.logsumexp.set(logsumexp);
@@ -245,21 +295,40 @@ impl CustomOp2 for FusedTokenLogps {
             Vec::new()
         };
         let (hidden, weight) = (hidden.contiguous()?, weight.contiguous()?);
+        // The forward's logits when it kept them (taken: a second backward recomputes).
+        let kept = self
+            .kept
+            .as_ref()
+            .and_then(|k| k.lock().expect("kept logits").take());
         let filled = with_f32_values(&hidden, |hidden| {
             with_f32_values(&weight, |weight| {
-                let mut logits = vec![0f32; self.chunk_rows.min(n) * vocab];
-                for start in (0..n).step_by(self.chunk_rows) {
-                    let rows = self.chunk_rows.min(n - start);
+                let (mut logits, chunk_rows, maxima) = match kept {
+                    Some(KeptLogits {
+                        exp_shifted,
+                        maxima,
+                    }) => (exp_shifted, n, maxima),
+                    None => {
+                        let rows = self.chunk_rows.min(n);
+                        (vec![0f32; rows * vocab], self.chunk_rows, Vec::new())
+                    }
+                };
+                for start in (0..n).step_by(chunk_rows) {
+                    let rows = chunk_rows.min(n - start);
                     let chunk = &mut logits[..rows * vocab];
                     let hidden_rows = &hidden[start * dim..(start + rows) * dim];
-                    logits_into(chunk, hidden_rows, weight, dim);
+                    if maxima.is_empty() {
+                        logits_into(chunk, hidden_rows, weight, dim);
+                    }
                     // The logits become their gradient in place.
                     chunk
                         .par_chunks_mut(vocab)
                         .enumerate()
                         .for_each(|(i, row)| {
-                            let g = grad_res[start + i];
-                            row_gradient(row, logsumexp[start + i], g);
+                            let (g, lse) = (grad_res[start + i], logsumexp[start + i]);
+                            match maxima.get(start + i) {
+                                Some(max) => kept_row_gradient(row, -g * (max - lse).exp()),
+                                None => row_gradient(row, lse, g),
+                            }
                             row[self.targets[start + i] as usize] += g;
                         });
                     // SAFETY: `chunk` is [rows, vocab]; `weight` [vocab, dim]; `hidden_rows`
@@ -318,7 +387,7 @@ impl CustomOp1 for LogSumExp {
                 || vec![0f32; v],
                 |buffer, row| {
                     buffer.copy_from_slice(row);
-                    row_logsumexp(buffer)
+                    row_logsumexp(buffer).1
                 },
             )
             .collect();
@@ -351,7 +420,9 @@ mod tests {
         let hidden = Var::from_vec(values(n * dim, 1), (n, dim), &device).unwrap();
         let weight = Var::from_vec(values(vocab * dim, 2), (vocab, dim), &device).unwrap();
         let targets: Vec<u32> = (0..n as u32).map(|i| (i * 7) % vocab as u32).collect();
-        let fused = fused_in_chunks(hidden.as_tensor(), weight.as_tensor(), &targets, 4).unwrap();
+        let fused =
+            |keep| fused_in_chunks(hidden.as_tensor(), weight.as_tensor(), &targets, 4, keep);
+        let (recomputing, keeping) = (fused(false).unwrap(), fused(true).unwrap());
         let logits = hidden
             .as_tensor()
             .matmul(&weight.as_tensor().t().unwrap())
@@ -374,13 +445,18 @@ mod tests {
                 .fold(0f32, f32::max);
             assert!(worst < 1e-5, "{what}: largest difference {worst}");
         };
-        close(&flat(&fused.logps), &flat(&reference), "log-probs");
+        close(&flat(&recomputing.logps), &flat(&reference), "log-probs");
+        close(&flat(&keeping.logps), &flat(&reference), "log-probs, kept");
         close(
             &flat(&via_logits.logps),
             &flat(&reference),
             "log-probs from logits",
         );
-        close(&fused.mean_logits, &via_logits.mean_logits, "mean logits");
+        close(
+            &recomputing.mean_logits,
+            &via_logits.mean_logits,
+            "mean logits",
+        );
         let upstream = Tensor::from_vec(values(n, 5), n, &device).unwrap();
         let grads = |y: &Tensor| {
             let grads = (y * &upstream)
@@ -391,18 +467,20 @@ mod tests {
                 .unwrap();
             [&hidden, &weight].map(|x| flat(grads.get(x.as_tensor()).unwrap()))
         };
-        let (ours, theirs, composite) = (
-            grads(&fused.logps),
+        let (ours, kept, theirs, composite) = (
+            grads(&recomputing.logps),
+            grads(&keeping.logps),
             grads(&reference),
             grads(&via_logits.logps),
         );
         for (name, i) in [("hidden", 0), ("weight", 1)] {
             close(&ours[i], &theirs[i], name);
+            close(&kept[i], &theirs[i], name);
             close(&composite[i], &theirs[i], name);
         }
         // A frozen weight gets no gradient.
         let frozen = weight.as_tensor().detach();
-        let y = fused_in_chunks(hidden.as_tensor(), &frozen, &targets, 4).unwrap();
+        let y = fused_in_chunks(hidden.as_tensor(), &frozen, &targets, 4, true).unwrap();
         let grads = (y.logps * &upstream)
             .unwrap()
             .sum_all()

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::cpu_slice::with_f32_values;
+use crate::engine::cpu_slice::{with_f32_values, with_f32_values_mut};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamWConfig {
@@ -146,7 +146,7 @@ impl AdamW {
                 .moments
                 .get_mut(name)
                 .expect("moments for every parameter");
-            if on_host(var) {
+            if on_host(var) && g.shape() == var.shape() {
                 step_host(var, g, m, v, &hyper)?;
                 continue;
             }
@@ -210,48 +210,44 @@ struct Hyper {
 }
 
 /// The update of a CPU f32 parameter as one pass over its memory, split across cores: the
-/// gradient, the parameter and the moments are read in place and the new values written once.
-/// (The moments are replaced, not updated in place: measured, a DPO step whose freed moments go
-/// back to the allocator each step ran faster than one keeping them, and no larger.)
-fn step_host(var: &Var, g: &Tensor, m: &mut Tensor, v: &mut Tensor, h: &Hyper) -> Result<()> {
+/// gradient is read and the parameter and its moments are updated in place, so a step allocates
+/// nothing and touches each of the four weight-sized arrays once.
+fn step_host(var: &Var, g: &Tensor, m: &Tensor, v: &Tensor, h: &Hyper) -> Result<()> {
     use rayon::prelude::*;
     let (b1, b2, eps, decay) = (h.b1 as f32, h.b2 as f32, h.eps as f32, h.decay as f32);
     let (clip, lr, bias1, bias2) = (h.clip as f32, h.lr as f32, h.bias1 as f32, h.bias2 as f32);
     let g = g.to_dtype(DType::F32)?.contiguous()?;
     const CHUNK: usize = 1 << 16;
-    let n = var.elem_count();
-    let (mut next, mut next_m, mut next_v) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
-    let done = with_f32_values(&g, |grad| {
-        with_f32_values(var.as_tensor(), |theta| {
-            with_f32_values(m, |m| {
-                with_f32_values(v, |v| {
-                    next.par_chunks_mut(CHUNK)
-                        .zip(next_m.par_chunks_mut(CHUNK))
-                        .zip(next_v.par_chunks_mut(CHUNK))
-                        .enumerate()
-                        .for_each(|(chunk, ((next, next_m), next_v))| {
-                            let at = chunk * CHUNK;
-                            for i in 0..next.len() {
-                                let g = grad[at + i] * clip;
-                                let m = b1 * m[at + i] + (1.0 - b1) * g;
-                                let v = b2 * v[at + i] + (1.0 - b2) * g * g;
-                                let update = (m / bias1) / ((v / bias2).sqrt() + eps);
-                                next[i] = theta[at + i] * decay - lr * update;
-                                next_m[i] = m;
-                                next_v[i] = v;
-                            }
-                        });
-                })
+    let update = |theta: &mut [f32], m: &mut [f32], v: &mut [f32], grad: &[f32]| {
+        theta
+            .par_chunks_mut(CHUNK)
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .zip(grad.par_chunks(CHUNK))
+            .for_each(|(((theta, m), v), grad)| {
+                for i in 0..theta.len() {
+                    let g = grad[i] * clip;
+                    m[i] = b1 * m[i] + (1.0 - b1) * g;
+                    v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+                    let step = (m[i] / bias1) / ((v[i] / bias2).sqrt() + eps);
+                    theta[i] = theta[i] * decay - lr * step;
+                }
+            });
+    };
+    let done = with_f32_values_mut(m, |m| {
+        with_f32_values_mut(v, |v| {
+            with_f32_values_mut(var.as_tensor(), |theta| {
+                with_f32_values(&g, |grad| update(theta, m, v, grad))
             })
         })
-    });
-    if done.flatten().flatten().flatten().is_none() {
-        candle_core::bail!("AdamW: CPU f32 contiguous parameter, gradient and moments expected");
+    })?;
+    match done {
+        Some(Ok(Some(Ok(Some(Some(())))))) => Ok(()),
+        Some(Err(e)) | Some(Ok(Some(Err(e)))) => Err(e),
+        _ => candle_core::bail!(
+            "AdamW: CPU f32 contiguous parameter, gradient and moments of one shape expected"
+        ),
     }
-    *m = Tensor::from_vec(next_m, var.shape(), var.device())?;
-    *v = Tensor::from_vec(next_v, var.shape(), var.device())?;
-    // Written into the parameter's own storage (the read guards above are released).
-    var.set(&Tensor::from_vec(next, var.shape(), var.device())?)
 }
 
 #[cfg(test)]

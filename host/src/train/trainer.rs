@@ -128,11 +128,28 @@ fn add_grads(
     more: HashMap<String, Tensor>,
 ) -> candle_core::Result<()> {
     for (name, g) in more {
-        let sum = match total.remove(&name) {
-            Some(t) => (t + g)?,
-            None => g,
+        let Some(sum) = total.get_mut(&name) else {
+            total.insert(name, g);
+            continue;
         };
-        total.insert(name, sum);
+        // In place where both are CPU f32 (the micro-batch's gradient is read where it lies);
+        // a tensor sum elsewhere.
+        let added = crate::engine::cpu_slice::with_f32_values_mut(sum, |sum| {
+            crate::engine::cpu_slice::with_f32_values(&g, |g| {
+                use rayon::prelude::*;
+                if g.len() == sum.len() {
+                    sum.par_iter_mut()
+                        .zip(g.par_iter())
+                        .for_each(|(s, g)| *s += g);
+                    true
+                } else {
+                    false
+                }
+            })
+        })?;
+        if added != Some(Some(true)) {
+            *sum = (&*sum + g)?;
+        }
     }
     Ok(())
 }
