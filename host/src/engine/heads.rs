@@ -5,21 +5,26 @@
 //! was a node of autograd's graph, and each node's backward costs a zeroed buffer and an add
 //! over the activation, three to four per projection and layer.
 
+use std::sync::Arc;
+
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::cpu_slice::f32_values;
-use super::rope::{Rope, rotate_row};
+use super::rope::{RopeAt, RopeRows, rotate_row};
+
+/// A parallel task copies at least this many elements.
+const MIN_TASK_ELEMENTS: usize = 1 << 14;
 
 /// [B, T, H·D] → [B, G, (H/G)·T, D]: the `heads` heads of width D made head-major, the heads
 /// that share one of `groups` key/value heads stacked as that group's rows (grouped-query
-/// attention; `groups = heads` gives [B, H, T, D]). With `rope` (the tables and the positions
-/// [B, T]) each row is rotated at its position.
+/// attention; `groups = heads` gives [B, H, T, D]). With `rope` each row is rotated at its
+/// position.
 pub fn split_heads(
     x: &Tensor,
     heads: usize,
     groups: usize,
-    rope: Option<(&Rope, &Tensor)>,
+    rope: Option<&RopeAt>,
 ) -> Result<Tensor> {
     let (b, t, width) = x.dims3()?;
     let d = width / heads;
@@ -30,15 +35,12 @@ pub fn split_heads(
     if !(x.device().is_cpu() && x.dtype() == DType::F32 && rotatable) {
         let split = x.reshape((b, t, heads, d))?.transpose(1, 2)?.contiguous()?;
         let split = match rope {
-            Some((rope, positions)) => rope.apply(&split, positions)?,
+            Some(at) => at.rope.apply(&split, at.positions)?,
             None => split,
         };
         return split.reshape((b, groups, heads / groups * t, d));
     }
-    let rotation = match rope {
-        Some((rope, positions)) => Some(rope.rows(positions)?),
-        None => None,
-    };
+    let rotation = rope.map(RopeAt::rows).transpose()?;
     let op = HeadLayout {
         heads,
         positions: t,
@@ -84,8 +86,7 @@ struct HeadLayout {
     heads: usize,
     positions: usize,
     width: usize,
-    /// The cos and sin rows of each (batch, position), [B·T, D] each.
-    rotation: Option<(Vec<f32>, Vec<f32>)>,
+    rotation: Option<Arc<RopeRows>>,
     /// Position-major to head-major (rotating), or back (by the adjoint).
     to_heads: bool,
     shape: Shape,
@@ -96,29 +97,35 @@ impl HeadLayout {
     fn run(&self, x: &[f32]) -> Vec<f32> {
         let (h, t, d) = (self.heads, self.positions, self.width);
         let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(d).enumerate().for_each(|(row, out)| {
-            // `row` numbers the output's rows; the batch is the outer index of both layouts.
-            let (batch, within) = (row / (h * t), row % (h * t));
-            let (head, position) = if self.to_heads {
-                (within / t, within % t)
-            } else {
-                (within % h, within / h)
-            };
-            let source = if self.to_heads {
-                (batch * t + position) * h + head
-            } else {
-                (batch * h + head) * t + position
-            };
-            let x = &x[source * d..(source + 1) * d];
-            match &self.rotation {
-                Some((cos, sin)) => {
-                    let at = (batch * t + position) * d;
-                    let (cos, sin) = (&cos[at..at + d], &sin[at..at + d]);
-                    rotate_row(out, x, cos, sin, !self.to_heads);
+        // A decode step's few rows stay on the calling thread: handing them to the pool costs
+        // more than the copy.
+        let rows_per_task = (MIN_TASK_ELEMENTS / d.max(1)).max(1);
+        out.par_chunks_mut(d)
+            .with_min_len(rows_per_task)
+            .enumerate()
+            .for_each(|(row, out)| {
+                // `row` numbers the output's rows; the batch is the outer index of both layouts.
+                let (batch, within) = (row / (h * t), row % (h * t));
+                let (head, position) = if self.to_heads {
+                    (within / t, within % t)
+                } else {
+                    (within % h, within / h)
+                };
+                let source = if self.to_heads {
+                    (batch * t + position) * h + head
+                } else {
+                    (batch * h + head) * t + position
+                };
+                let x = &x[source * d..(source + 1) * d];
+                match &self.rotation {
+                    Some(rows) => {
+                        let at = (batch * t + position) * d;
+                        let (cos, sin) = (&rows.cos[at..at + d], &rows.sin[at..at + d]);
+                        rotate_row(out, x, cos, sin, !self.to_heads);
+                    }
+                    None => out.copy_from_slice(x),
                 }
-                None => out.copy_from_slice(x),
-            }
-        });
+            });
         out
     }
 }
@@ -156,6 +163,8 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
+    use crate::engine::rope::Rope;
+
     use crate::engine::test_support::max_abs_diff as diff;
 
     /// Split (with and without RoPE, grouped and not) and merge against the tensor ops they
@@ -172,7 +181,8 @@ mod tests {
             let x =
                 Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, t, heads * d), &device).unwrap())
                     .unwrap();
-            let rope_at = rotate.then_some((&rope, &positions));
+            let at = RopeAt::new(&rope, &positions);
+            let rope_at = rotate.then_some(&at);
             let fused = split_heads(x.as_tensor(), heads, groups, rope_at).unwrap();
             let split = x
                 .reshape((b, t, heads, d))

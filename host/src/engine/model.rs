@@ -7,7 +7,7 @@ use super::attention::{self, Mask};
 use super::decode_attention::decode_attention;
 use super::heads::{merge_heads, split_heads};
 use super::kv_cache::{Cache, LayerCache};
-use super::rope::Rope;
+use super::rope::{Rope, RopeAt};
 use super::token_logprobs::{self, TokenLogps};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
@@ -66,18 +66,17 @@ impl Attention {
     fn forward(
         &self,
         x: &Tensor,
-        positions: &Tensor,
         mask: &Mask,
-        rope: &Rope,
+        rope: &RopeAt,
         cache: Option<&mut LayerCache>,
     ) -> Result<Tensor> {
         let t = x.dim(1)?;
         // Grouped-query attention without copying keys and values per query head: the query
         // heads that share a KV head become extra query rows of that KV head, [B, G, R·T, D].
         let q = self.q_proj.forward(x)?;
-        let q = split_heads(&q, self.heads, self.kv_heads, Some((rope, positions)))?;
+        let q = split_heads(&q, self.heads, self.kv_heads, Some(rope))?;
         let k = self.k_proj.forward(x)?;
-        let k = split_heads(&k, self.kv_heads, self.kv_heads, Some((rope, positions)))?;
+        let k = split_heads(&k, self.kv_heads, self.kv_heads, Some(rope))?;
         let v = split_heads(&self.v_proj.forward(x)?, self.kv_heads, self.kv_heads, None)?;
         // Whole sequences (training, scoring, a prefill into an empty cache) take the fused op,
         // which skips masked key ranges and keeps no score tensor; a decode step reads the cache
@@ -355,6 +354,7 @@ impl Transformer {
         mut cache: Option<&mut Cache>,
     ) -> Result<Tensor> {
         let mask = Mask::new(mask);
+        let rope = RopeAt::new(&self.rope, positions);
         let mut x = self.embed_tokens.forward(input_ids)?;
         if let Some(dtype) = self.compute_dtype {
             x = x.to_dtype(dtype)?;
@@ -363,9 +363,7 @@ impl Transformer {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             let residual = x.clone();
             let h = layer.input_layernorm.forward(&x)?;
-            let h = layer
-                .self_attn
-                .forward(&h, positions, &mask, &self.rope, layer_cache)?;
+            let h = layer.self_attn.forward(&h, &mask, &rope, layer_cache)?;
             let x2 = (residual + h)?;
             let h = layer
                 .mlp

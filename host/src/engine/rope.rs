@@ -4,6 +4,8 @@
 //! (negate half, concatenate, two products and a sum), autograd kept four more q-sized tensors
 //! per layer for q and k each.
 
+use std::sync::{Arc, OnceLock};
+
 use candle_core::{D, DType, Device, Result, Tensor};
 
 use super::config::ModelConfig;
@@ -35,19 +37,6 @@ impl Rope {
         })
     }
 
-    /// The cos and sin rows of `positions` [B, T], [B·T, D] each, on the host: the fused head
-    /// layout ([`super::heads`]) rotates with them.
-    pub fn rows(&self, positions: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
-        let flat = positions.flatten_all()?;
-        let table = |t: &Tensor| {
-            t.index_select(&flat, 0)?
-                .to_dtype(DType::F32)?
-                .flatten_all()?
-                .to_vec1()
-        };
-        Ok((table(&self.cos)?, table(&self.sin)?))
-    }
-
     /// Rotate `x` of shape [B, H, T, D] at `positions` [B, T], as tensor ops (the path off the
     /// CPU; on it, [`super::heads::split_heads`] rotates as it lays the heads out).
     pub fn apply(&self, x: &Tensor, positions: &Tensor) -> Result<Tensor> {
@@ -61,6 +50,49 @@ impl Rope {
         let x2 = x.narrow(D::Minus1, half, half)?;
         let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
         x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?
+    }
+}
+
+/// The rotation at one forward pass's positions [B, T]: every layer rotates queries and keys at
+/// the same positions, so the host path reads the tables' rows once per pass.
+pub struct RopeAt<'a> {
+    pub rope: &'a Rope,
+    pub positions: &'a Tensor,
+    rows: OnceLock<Arc<RopeRows>>,
+}
+
+/// The cos and sin rows of each (batch, position), [B·T, D] each.
+pub struct RopeRows {
+    pub cos: Vec<f32>,
+    pub sin: Vec<f32>,
+}
+
+impl<'a> RopeAt<'a> {
+    pub fn new(rope: &'a Rope, positions: &'a Tensor) -> RopeAt<'a> {
+        RopeAt {
+            rope,
+            positions,
+            rows: OnceLock::new(),
+        }
+    }
+
+    /// The table rows of the positions, on the host; read on first use.
+    pub fn rows(&self) -> Result<Arc<RopeRows>> {
+        if let Some(rows) = self.rows.get() {
+            return Ok(rows.clone());
+        }
+        let flat = self.positions.flatten_all()?;
+        let table = |t: &Tensor| {
+            t.index_select(&flat, 0)?
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1()
+        };
+        let rows = Arc::new(RopeRows {
+            cos: table(&self.rope.cos)?,
+            sin: table(&self.rope.sin)?,
+        });
+        Ok(self.rows.get_or_init(|| rows).clone())
     }
 }
 
