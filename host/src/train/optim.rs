@@ -177,17 +177,27 @@ impl AdamW {
         state: &HashMap<String, Tensor>,
         step: usize,
     ) -> anyhow::Result<()> {
-        for (name, _) in &self.params {
+        for (name, var) in &self.params {
             let m = state
                 .get(&format!("m.{name}"))
                 .ok_or_else(|| anyhow::anyhow!("optimizer state lacks m.{name}"))?;
             let v = state
                 .get(&format!("v.{name}"))
                 .ok_or_else(|| anyhow::anyhow!("optimizer state lacks v.{name}"))?;
-            let contiguous_f32 = |t: &Tensor| t.to_dtype(DType::F32)?.contiguous();
+            for (key, t) in [("m", m), ("v", v)] {
+                if t.shape() != var.shape() {
+                    anyhow::bail!(
+                        "optimizer state {key}.{name} has shape {:?}, the parameter {:?}",
+                        t.shape(),
+                        var.shape()
+                    );
+                }
+            }
+            // Copies of their own: AdamW updates the moments in place.
+            let owned_f32 = |t: &Tensor| t.to_dtype(DType::F32)?.copy();
             let moments = Moments {
-                m: contiguous_f32(m)?,
-                v: contiguous_f32(v)?,
+                m: owned_f32(m)?,
+                v: owned_f32(v)?,
             };
             self.moments.insert(name.clone(), moments);
         }
@@ -219,6 +229,10 @@ fn step_host(var: &Var, g: &Tensor, m: &Tensor, v: &Tensor, h: &Hyper) -> Result
     let g = g.to_dtype(DType::F32)?.contiguous()?;
     const CHUNK: usize = 1 << 16;
     let update = |theta: &mut [f32], m: &mut [f32], v: &mut [f32], grad: &[f32]| {
+        let n = theta.len();
+        if m.len() != n || v.len() != n || grad.len() != n {
+            candle_core::bail!("AdamW: parameter, gradient and moments differ in size");
+        }
         theta
             .par_chunks_mut(CHUNK)
             .zip(m.par_chunks_mut(CHUNK))
@@ -233,6 +247,7 @@ fn step_host(var: &Var, g: &Tensor, m: &Tensor, v: &Tensor, h: &Hyper) -> Result
                     theta[i] = theta[i] * decay - lr * step;
                 }
             });
+        Ok(())
     };
     let done = with_f32_values_mut(m, |m| {
         with_f32_values_mut(v, |v| {
@@ -242,7 +257,7 @@ fn step_host(var: &Var, g: &Tensor, m: &Tensor, v: &Tensor, h: &Hyper) -> Result
         })
     })?;
     match done {
-        Some(Ok(Some(Ok(Some(Some(())))))) => Ok(()),
+        Some(Ok(Some(Ok(Some(Some(result)))))) => result,
         Some(Err(e)) | Some(Ok(Some(Err(e)))) => Err(e),
         _ => candle_core::bail!(
             "AdamW: CPU f32 contiguous parameter, gradient and moments of one shape expected"
@@ -302,6 +317,44 @@ mod tests {
             worst(values(f32_var.as_tensor()), start) > 1e-3,
             "the parameters moved"
         );
+    }
+
+    /// Saved moments of the wrong shape are refused by name, not updated out of bounds; saved
+    /// ones of the right shape are copied, so the update never writes into the caller's state.
+    #[test]
+    fn loading_moments_checks_their_shape_and_copies_them() {
+        let device = candle_core::Device::Cpu;
+        let var = Var::from_vec(vec![1f32; 6], (2, 3), &device).unwrap();
+        let mut optimizer =
+            AdamW::new(vec![("w".into(), var.clone())], AdamWConfig::default()).unwrap();
+        let zeros = |shape: (usize, usize)| Tensor::zeros(shape, DType::F32, &device).unwrap();
+        let wrong = HashMap::from([
+            ("m.w".to_string(), zeros((3, 2))),
+            ("v.w".to_string(), zeros((2, 3))),
+        ]);
+        let err = optimizer.load_state(&wrong, 1).unwrap_err().to_string();
+        assert!(err.contains("m.w") && err.contains("shape"), "{err}");
+        let saved = HashMap::from([
+            ("m.w".to_string(), zeros((2, 3))),
+            ("v.w".to_string(), zeros((2, 3))),
+        ]);
+        optimizer.load_state(&saved, 1).unwrap();
+        let grad = Tensor::ones((2, 3), DType::F32, &device).unwrap();
+        optimizer
+            .step(&HashMap::from([("w".to_string(), grad)]), 1e-2)
+            .unwrap();
+        let untouched = saved["m.w"]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(untouched.iter().all(|&x| x == 0.0), "{untouched:?}");
+        let moved = optimizer.state()["m.w"]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(moved.iter().all(|&x| x > 0.0), "{moved:?}");
     }
 
     #[test]
