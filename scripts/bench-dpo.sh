@@ -3,18 +3,24 @@
 # reference copy), spar-host full DPO, and spar-host LoRA (rank 16, every linear layer, the
 # reference = the policy with its adapters off), at 2 x 256 and 2 x 1024 tokens, in one run.
 # Prints the CPU, then one row per (length, trainer): median step seconds, peak RSS, and the
-# ratio against PyTorch (> 1: faster than PyTorch).
-#   HF=<HF dir of the model> TV=<venv with torch and transformers> scripts/bench-dpo.sh [RUNS]
+# ratio against PyTorch (> 1: faster than PyTorch). The machines are noisy (PyTorch's own step
+# has varied by 30% between runs of this script), so ROUNDS > 1 repeats each length's three
+# measurements back to back that many times, one row each, then prints each trainer's median ratio.
+#   HF=<HF dir of the model> TV=<venv with torch and transformers> [ROUNDS=n] scripts/bench-dpo.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${HF:?set HF to an HF model directory (e.g. from peers/gguf_llama_to_hf.py)}"
 : "${TV:?set TV to a virtualenv with torch and transformers}"
 runs=${1:-3}
+rounds=${ROUNDS:-1}
+ratios=$(mktemp)
+trap 'rm -f "$ratios"' EXIT
 peers=${PEERS:-../shared/bench/peers}
 cargo build --release -q
 lscpu | grep -m1 "Model name" | sed 's/  */ /g'
 printf '%-6s %-22s %10s %12s %10s\n' tokens trainer step_s peak_rss_mb vs_torch
 for seq in 256 1024; do
+  for round in $(seq "$rounds"); do
     torch=$(cd "$peers" && "$TV/bin/python" -c "
 import json, sys, torch_peer
 torch_peer.bench_dpo(sys.argv[1], int(sys.argv[2]), seq=int(sys.argv[3]))" "$HF" "$runs" "$seq")
@@ -32,6 +38,21 @@ for l in sys.stdin:
         step=$(echo "$ours" | python3 -c "import json,sys; print(json.load(sys.stdin)['dpo_step_s'])")
         rss=$(echo "$ours" | python3 -c "import json,sys; print(round(json.load(sys.stdin)['peak_rss_mb']))")
         name=$([ "$rank" = 0 ] && echo "spar-host (full)" || echo "spar-host (LoRA r$rank)")
-        printf '%-6s %-22s %10.2f %12s %10.2f\n' "2x$seq" "$name" "$step" "$rss" "$(echo "$t_step / $step" | bc -l)"
+        ratio=$(echo "$t_step / $step" | bc -l)
+        printf '%-6s %-22s %10.2f %12s %10.2f\n' "2x$seq" "$name" "$step" "$rss" "$ratio"
+        echo "2x$seq|$name|$ratio" >> "$ratios"
     done
+  done
 done
+if [ "$rounds" -gt 1 ]; then
+    echo "median ratio over $rounds rounds:"
+    python3 - "$ratios" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    length, name, ratio = line.strip().split("|")
+    rows.setdefault((length, name), []).append(float(ratio))
+for (length, name), values in rows.items():
+    print(f"{length:<6} {name:<22} {statistics.median(values):.2f}  (min {min(values):.2f}, max {max(values):.2f})")
+PY
+fi
