@@ -27,10 +27,10 @@ pub fn split_heads(
     rope: Option<&RopeAt>,
 ) -> Result<Tensor> {
     let (b, t, width) = x.dims3()?;
-    let d = width / heads;
-    if heads == 0 || groups == 0 || !heads.is_multiple_of(groups) || d * heads != width {
+    if heads == 0 || groups == 0 || !heads.is_multiple_of(groups) || !width.is_multiple_of(heads) {
         candle_core::bail!("split_heads: {width} columns are not {heads} heads in {groups} groups");
     }
+    let d = width / heads;
     let rotatable = rope.is_none() || d.is_multiple_of(2);
     if !(x.device().is_cpu() && x.dtype() == DType::F32 && rotatable) {
         let split = x.reshape((b, t, heads, d))?.transpose(1, 2)?.contiguous()?;
@@ -41,6 +41,11 @@ pub fn split_heads(
         return split.reshape((b, groups, heads / groups * t, d));
     }
     let rotation = rope.map(RopeAt::rows).transpose()?;
+    if let Some(rows) = &rotation
+        && (rows.cos.len() != b * t * d || rows.sin.len() != b * t * d)
+    {
+        candle_core::bail!("split_heads: RoPE positions for another shape than {b} x {t}");
+    }
     let op = HeadLayout {
         heads,
         positions: t,
@@ -56,6 +61,9 @@ pub fn split_heads(
 /// [B, …, D] laid out as [B, H, T, D] (what attention returns) → [B, T, H·D].
 pub fn merge_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
     let dims = x.dims();
+    if dims.len() < 2 || heads == 0 {
+        candle_core::bail!("merge_heads: {:?} is not {heads} heads", x.shape());
+    }
     let (b, d) = (dims[0], dims[dims.len() - 1]);
     let t = x.elem_count() / (b * heads * d).max(1);
     if b * heads * t * d != x.elem_count() {
