@@ -817,3 +817,20 @@ fn prompt_and_completion_tokenize_with_an_exact_boundary() {
         "the completion ends with the end-of-turn token and its newline"
     );
 }
+
+/// The LM head's fused log-probs with no rows (a batch without trained tokens): no log-probs and
+/// a zero weight gradient, not a panic. No rows fit the kept-logits budget, so this is the path
+/// that keeps them.
+#[test]
+fn token_log_probs_of_no_rows_are_empty_with_a_zero_gradient() {
+    use spar_host::engine::token_logprobs::fused;
+    let device = Device::Cpu;
+    let hidden = candle_core::Var::from_vec(Vec::<f32>::new(), (0, 4), &device).unwrap();
+    let weight = candle_core::Var::from_vec(vec![0.5f32; 12], (3, 4), &device).unwrap();
+    let out = fused(hidden.as_tensor(), weight.as_tensor(), &[]).unwrap();
+    assert_eq!(out.logps.dims(), &[0]);
+    let grads = out.logps.sum_all().unwrap().backward().unwrap();
+    let grad_weight = grads.get(weight.as_tensor()).unwrap();
+    let values = grad_weight.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(values.iter().all(|&x| x == 0.0), "{values:?}");
+}
