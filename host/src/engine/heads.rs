@@ -10,7 +10,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu_slice::f32_values;
+use super::cpu_slice::{f32_values, with_f32_values};
 use super::rope::{RopeAt, RopeRows, rotate_row};
 
 /// A parallel task copies at least this many elements.
@@ -156,10 +156,13 @@ impl CustomOp1 for HeadLayout {
             input_shape: self.shape.clone(),
             ..self.clone()
         };
+        // Read where it lies: the permutation copies each element once anyway.
         let grad = grad.detach().contiguous()?;
-        let values = grad.flatten_all()?.to_vec1::<f32>()?;
+        let Some(moved) = with_f32_values(&grad, |values| back.run(values)) else {
+            candle_core::bail!("head-layout: a CPU f32 gradient expected");
+        };
         Ok(Some(Tensor::from_vec(
-            back.run(&values),
+            moved,
             back.shape.clone(),
             grad.device(),
         )?))
