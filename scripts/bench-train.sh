@@ -91,6 +91,6 @@ def measure(path):
 truncated = re.search(r'"truncated":(\d+)', open(ours).read())
 print(f"{max_len:<8} {'TRL ' + trl_version:<22} {tokens:<24} {tw:8.1f} {trss:12.0f} {1:9.2f}")
 print(f"{max_len:<8} {'spar-host':<22} {tokens:<24} {ow:8.1f} {orss:12.0f} {tw / ow:9.2f}"
-      + (f"   ({truncated.group(1)} pairs truncated)" if truncated else ""))
+      + (f"   (pairs cut by max_len: {truncated.group(1)})" if truncated else ""))
 PY
 done
