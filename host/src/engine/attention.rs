@@ -151,12 +151,11 @@ impl FusedAttention {
         Ok(blocks)
     }
 
-    /// The raw products q·kᵀ of one block [B, G, rows, keys], over the keys it needs, as
-    /// values with their shape.
-    fn products(&self, q: &Tensor, k_t: &Tensor, block: &Block) -> Result<(Vec<f32>, Shape)> {
+    /// The raw products q·kᵀ of one block [B, G, rows, keys], over the keys it needs: a fresh
+    /// tensor, which the softmax then overwrites in place.
+    fn products(&self, q: &Tensor, k_t: &Tensor, block: &Block) -> Result<Tensor> {
         let k_t = k_t.narrow(3, 0, block.keys)?;
-        let products = q.narrow(2, block.start, block.rows)?.matmul(&k_t)?;
-        Ok((products.flatten_all()?.to_vec1()?, products.shape().clone()))
+        q.narrow(2, block.start, block.rows)?.matmul(&k_t)
     }
 
     /// The mask of row `index` of a block's flat [B, `groups`, rows, keys] values.
@@ -165,6 +164,13 @@ impl FusedAttention {
         let (sequence, i) = (index / (groups * block.rows), index % block.rows);
         &self.mask.values[(sequence * t + block.mask_start + i) * k..][..block.keys]
     }
+}
+
+/// `f` of a fresh CPU f32 product's values, written in place.
+fn in_place<R>(t: &Tensor, f: impl FnOnce(&mut [f32]) -> R) -> Result<R> {
+    super::cpu_slice::with_f32_values_mut(t, f)?.ok_or_else(|| {
+        candle_core::Error::Msg("fused attention: a CPU f32 product expected".into())
+    })
 }
 
 simd_dispatch! {
@@ -217,13 +223,16 @@ impl CustomOp3 for FusedAttention {
         let scale = self.scale as f32;
         let groups = q.dim(1)?;
         for block in self.blocks(q.dim(2)?)? {
-            let (mut probs, shape) = self.products(&q, &k_t, &block)?;
-            let lse: Vec<f32> = probs
-                .par_chunks_mut(block.keys)
-                .enumerate()
-                .map(|(index, row)| softmax_row(row, self.row_mask(&block, groups, index), scale))
-                .collect();
-            let probs = Tensor::from_vec(probs, shape, &Device::Cpu)?;
+            let probs = self.products(&q, &k_t, &block)?;
+            let lse: Vec<f32> = in_place(&probs, |probs| {
+                probs
+                    .par_chunks_mut(block.keys)
+                    .enumerate()
+                    .map(|(index, row)| {
+                        softmax_row(row, self.row_mask(&block, groups, index), scale)
+                    })
+                    .collect()
+            })?;
             outputs.push(probs.matmul(&v.narrow(2, 0, block.keys)?)?);
             let (b, g, rows, _) = probs.dims4()?;
             logsumexps.push(Tensor::from_vec(lse, (b, g, rows, 1), &Device::Cpu)?);
@@ -273,29 +282,29 @@ impl CustomOp3 for FusedAttention {
         let rows_all = q.dim(2)?;
         for block in self.blocks(rows_all)? {
             let (start, n, keys) = (block.start, block.rows, block.keys);
-            let (mut probs, shape) = self.products(&q, &k_t, &block)?;
+            let probs = self.products(&q, &k_t, &block)?;
             let grad_out_block = grad_out.narrow(2, start, n)?;
             let row_dot = (&grad_out_block * out.narrow(2, start, n)?)?
                 .sum_keepdim(D::Minus1)?
                 .flatten_all()?
                 .to_vec1::<f32>()?;
-            let mut grad_scores = grad_out_block
-                .matmul(&v_t.narrow(3, 0, keys)?)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            probs
-                .par_chunks_mut(keys)
-                .zip(grad_scores.par_chunks_mut(keys))
-                .enumerate()
-                .for_each(|(index, (row, grad))| {
-                    // Row `index` of the block is row `start + index % n` of its (B, G).
-                    let head = index / n;
-                    let lse = lse_all[head * rows_all + start + index % n];
-                    let mask = self.row_mask(&block, groups, index);
-                    backward_row(row, grad, mask, (scale, lse, row_dot[index]));
-                });
-            let probs = Tensor::from_vec(probs, shape.clone(), &Device::Cpu)?;
-            let grad_scores = Tensor::from_vec(grad_scores, shape, &Device::Cpu)?;
+            let grad_scores = grad_out_block.matmul(&v_t.narrow(3, 0, keys)?)?;
+            // Both fresh products become the probabilities and the scores' gradient in place.
+            in_place(&probs, |probs| {
+                in_place(&grad_scores, |grad_scores| {
+                    probs
+                        .par_chunks_mut(keys)
+                        .zip(grad_scores.par_chunks_mut(keys))
+                        .enumerate()
+                        .for_each(|(index, (row, grad))| {
+                            // Row `index` of the block is row `start + index % n` of its (B, G).
+                            let head = index / n;
+                            let lse = lse_all[head * rows_all + start + index % n];
+                            let mask = self.row_mask(&block, groups, index);
+                            backward_row(row, grad, mask, (scale, lse, row_dot[index]));
+                        })
+                })
+            })??;
             grad_q.push(grad_scores.matmul(&k.narrow(2, 0, keys)?)?);
             let q_block = q.narrow(2, start, n)?;
             accumulate(&mut grad_k, grad_scores.t()?.matmul(&q_block)?)?;
