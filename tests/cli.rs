@@ -247,6 +247,32 @@ fn bench_parity_is_exact_on_the_cpu_and_close_in_bf16() {
     );
 }
 
+/// `SPAR_MAX_SIMD` caps the host's own kernels (parity holds on the capped path, and the report
+/// names it); a value that names no level is a one-line error naming the variable.
+#[test]
+fn the_simd_cap_is_reported_and_a_bad_one_is_an_error() {
+    let output = common::succeed(
+        common::spar_host()
+            .env("SPAR_MAX_SIMD", "portable")
+            .args(["bench", "parity", "--device", "cpu", "--dtype", "f32"]),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        report["simd"].as_str().unwrap().starts_with("portable"),
+        "{report}"
+    );
+    assert_eq!(report["logits_max_abs_diff"], 0.0, "{report}");
+    let bad = spar_host()
+        .env("SPAR_MAX_SIMD", "sse9")
+        .args(["plugins", "list", "."])
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &bad,
+        "error: SPAR_MAX_SIMD=\"sse9\" is not a SIMD level: use avx512, avx2 or portable",
+    );
+}
+
 #[test]
 fn a_malformed_trees_file_is_an_error_naming_its_line_not_a_panic() {
     let dir = common::scratch("cli-bad-trees");

@@ -11,7 +11,7 @@ use spar_host::engine::generate::{FinishReason, PromptSharing, Request, generate
 use spar_host::engine::loader;
 use spar_host::engine::model::{Transformer, attention_mask};
 use spar_host::engine::sampling::SamplingParams;
-use spar_host::engine::small_matmul::{Kernel, with_kernel};
+use spar_host::engine::simd_level::{Kernel, with_kernel};
 use spar_host::engine::tiny::{self, TinySpec};
 
 fn full_logits(model: &Transformer, ids: &[u32]) -> Tensor {

@@ -72,6 +72,10 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    if let Err(message) = crate::engine::simd_level::Kernel::check_cap() {
+        eprintln!("error: {message}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Plugins(command) => plugins::run(command),
         Command::Run(args) => run::run(args),

@@ -90,8 +90,11 @@ pub fn run(device: &Device, dtype: Precision) -> anyhow::Result<ExitCode> {
     }
     let _ = std::fs::remove_dir_all(&dir);
 
+    let (cpu_model, simd) = crate::engine::device::cpu_description();
     let report = json!({
         "device": format!("{device:?}"),
+        "cpu": cpu_model,
+        "simd": simd,
         "dtype": format!("{dtype:?}").to_lowercase(),
         "logits_max_abs_diff": logit_diff,
         "logits_max_abs": logit_scale,

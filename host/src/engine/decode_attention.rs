@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::simd;
 
 use super::model::MASKED;
-use super::small_matmul::Kernel;
+use super::simd_level::Kernel;
 
 /// `softmax(scale · q kᵀ + mask) v` for `q` [B, G, R, D] (R: the query heads sharing a KV head,
 /// one query each), `k` and `v` [B, G, K, D] (any strides with D contiguous) and an additive
@@ -67,7 +67,7 @@ pub fn decode_attention(
         keys,
         scale: scale as f32,
     };
-    let kernel = super::small_matmul::simd_level();
+    let kernel = super::simd_level::simd_level();
     let mut out = vec![0f32; b * g * r * d];
     out.par_chunks_mut(r * d)
         .enumerate()
@@ -226,7 +226,7 @@ mod tests {
         assert!(diff < 1e-5, "{diff}");
         // Every SIMD level this CPU has computes exactly what the portable code does.
         let at = |kernel| {
-            crate::engine::small_matmul::with_kernel(Some(kernel), || {
+            crate::engine::simd_level::with_kernel(Some(kernel), || {
                 decode_attention(&q, &k, &v, &mask, 1, 0.125)
                     .unwrap()
                     .expect("applies")

@@ -56,9 +56,10 @@ impl Precision {
     }
 }
 
-/// The CPU's model name (from /proc/cpuinfo on Linux) and the SIMD level the matmul kernels use:
-/// gemm picks its AVX-512 kernels when the CPU has AVX-512F, else AVX2 with FMA, at run time.
-pub fn cpu_description() -> (String, &'static str) {
+/// The CPU's model name (from /proc/cpuinfo on Linux) and the SIMD levels the kernels use: gemm's
+/// (the GEMMs; AVX-512 where the CPU has AVX-512F and the build the `avx512` feature, else AVX2
+/// with FMA, at run time) and, where it differs, the host's own (capped by `SPAR_MAX_SIMD`).
+pub fn cpu_description() -> (String, String) {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -68,28 +69,33 @@ pub fn cpu_description() -> (String, &'static str) {
                 .map(|(_, name)| name.trim().to_string())
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    (model, simd_level())
+    let (gemm, own) = (gemm_level(), super::simd_level::simd_level().label());
+    let simd = if gemm == own || !cfg!(target_arch = "x86_64") {
+        gemm.to_string()
+    } else {
+        format!("{own} (GEMM {gemm})")
+    };
+    (model, simd)
 }
 
+/// The level of gemm's kernels: its AVX-512 ones only in a build with the `avx512` feature.
 #[cfg(target_arch = "x86_64")]
-fn simd_level() -> &'static str {
-    if std::arch::is_x86_feature_detected!("avx512f") {
+fn gemm_level() -> &'static str {
+    if cfg!(feature = "avx512") && std::arch::is_x86_feature_detected!("avx512f") {
         "AVX-512"
-    } else if std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-    {
+    } else if std::arch::is_x86_feature_detected!("fma") {
         "AVX2+FMA"
     } else {
-        "SSE (no AVX2)"
+        "scalar"
     }
 }
 
 #[cfg(target_arch = "aarch64")]
-fn simd_level() -> &'static str {
+fn gemm_level() -> &'static str {
     "NEON"
 }
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-fn simd_level() -> &'static str {
+fn gemm_level() -> &'static str {
     "scalar"
 }

@@ -21,6 +21,7 @@ mod rms_norm;
 mod rope;
 pub mod sampling;
 pub(crate) mod simd;
+pub mod simd_level;
 pub mod small_matmul;
 mod swiglu;
 #[cfg(test)]

@@ -78,7 +78,7 @@ pub fn exp_shifted_sum(xs: &mut [f32], shift: f32) -> f32 {
 }
 
 /// Defines `fn $name(...)` that runs `$body` compiled for AVX-512, for AVX2 (+FMA) or for
-/// baseline x86-64, the widest this CPU has (as [`super::small_matmul::simd_level`] says, so a
+/// baseline x86-64, the widest this CPU has (as [`super::simd_level::simd_level`] says, so a
 /// test can force a level).
 macro_rules! simd_dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
@@ -96,8 +96,8 @@ macro_rules! simd_dispatch {
             unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                 body($($arg),*)
             }
-            use $crate::engine::small_matmul::Kernel;
-            match $crate::engine::small_matmul::simd_level() {
+            use $crate::engine::simd_level::Kernel;
+            match $crate::engine::simd_level::simd_level() {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `simd_level` names a SIMD level only when the CPU has it.
                 Kernel::Avx512 => unsafe { avx512($($arg),*) },
@@ -114,7 +114,7 @@ pub(crate) use simd_dispatch;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::small_matmul::{Kernel, with_kernel};
+    use crate::engine::simd_level::{Kernel, with_kernel};
 
     simd_dispatch! {
         fn exps(xs: &mut [f32]) -> f32 {

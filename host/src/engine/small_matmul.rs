@@ -9,10 +9,10 @@
 //! Rust. Every output element is one dot product whose summation order depends on the kernel and
 //! `k` alone, never on the batch, so a sequence's logits do not depend on its batch mates.
 
-use std::cell::Cell;
-
 use candle_core::{DType, Device, Result, Storage, Tensor};
 use rayon::prelude::*;
+
+use super::simd_level::{Kernel, forced_or_detected};
 
 /// Rows up to which the streaming kernel beats the GEMM on the machines measured (README,
 /// "Benchmarks").
@@ -21,89 +21,11 @@ pub const MAX_ROWS: usize = 64;
 /// Input rows up to which AVX-512 streams one weight row at a time (memory-bound steps).
 const ONE_WEIGHT_ROW_UP_TO: usize = 4;
 
-/// A dot-product kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kernel {
-    Avx512,
-    Avx2,
-    Portable,
-}
-
-impl Kernel {
-    /// The fastest kernel this CPU runs.
-    pub fn detected() -> Kernel {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Kernel::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return Kernel::Avx2;
-            }
-        }
-        Kernel::Portable
-    }
-
-    /// [`Kernel::detected`], worked out once per process.
-    pub fn detected_once() -> Kernel {
-        *DETECTED.get_or_init(Kernel::detected)
-    }
-
-    /// Whether this CPU can run the kernel.
-    pub fn available(self) -> bool {
-        match self {
-            Kernel::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
-        }
-    }
-}
-
-thread_local! {
-    /// The kernel forced on this thread (tests compare every path against the GEMM).
-    static FORCED: Cell<Option<Option<Kernel>>> = const { Cell::new(None) };
-}
-
-/// Run `f` with decode-sized products on this thread taking `kernel` (`None`: the GEMM, the
-/// reference path). Panics if the CPU cannot run the kernel.
-pub fn with_kernel<R>(kernel: Option<Kernel>, f: impl FnOnce() -> R) -> R {
-    if let Some(k) = kernel {
-        assert!(k.available(), "this CPU cannot run the {k:?} kernel");
-    }
-    let before = FORCED.replace(Some(kernel));
-    let result = f();
-    FORCED.set(before);
-    result
-}
-
-fn kernel() -> Option<Kernel> {
-    FORCED
-        .get()
-        .unwrap_or_else(|| Some(Kernel::detected_once()))
-}
-
-/// The SIMD level decode kernels use on this thread: the forced one (the GEMM counts as the
-/// detected level), else the CPU's.
-pub fn simd_level() -> Kernel {
-    kernel().unwrap_or_else(Kernel::detected_once)
-}
-
-static DETECTED: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
-
 /// Whether `x · wᵀ` should take the streaming path.
 pub fn applies(x: &Tensor, w: &Tensor) -> bool {
     let rows = x.elem_count() / x.dims().last().copied().unwrap_or(1).max(1);
     rows <= MAX_ROWS
-        && kernel().is_some()
+        && forced_or_detected().is_some()
         && !w.track_op()
         && !x.track_op()
         && matches!(w.dtype(), DType::F32 | DType::BF16)
@@ -116,7 +38,7 @@ pub fn applies(x: &Tensor, w: &Tensor) -> bool {
 /// `x · wᵀ` where `x` is [..., K] f32 and `w` is [N, K], f32 or bf16 (weights stored in bf16,
 /// each widened to f32 as it is loaded; the products and sums are f32); returns [..., N] f32.
 pub fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let kernel = kernel().unwrap_or(Kernel::Portable);
+    let kernel = forced_or_detected().unwrap_or(Kernel::Portable);
     let (n, k) = w.dims2()?;
     let mut out_dims = x.dims().to_vec();
     let m = x.elem_count() / k;
@@ -175,7 +97,7 @@ fn stream<E: Weight>(kernel: Kernel, xs: &[f32], m: usize, k: usize, weights: &[
             let w_rows = &weights[first * k..(first + columns) * k];
             match kernel {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `kernel()` returns a SIMD kernel only when the CPU has it.
+                // SAFETY: `forced_or_detected()` returns a SIMD kernel only when the CPU has it.
                 Kernel::Avx512 if m <= ONE_WEIGHT_ROW_UP_TO => unsafe {
                     by_tiles::<1, Avx512<1>, E>(xs, m, k, w_rows, out)
                 },
@@ -386,6 +308,7 @@ impl Tile<3> for Avx2Tile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::simd_level::with_kernel;
 
     /// Every kernel this CPU runs agrees with candle's GEMM, for sizes with and without a tail
     /// of `k` and partial tiles, and gives a row the same result whatever rows surround it.
