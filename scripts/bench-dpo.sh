@@ -6,9 +6,7 @@
 # ratio against PyTorch (> 1: faster than PyTorch). The machines are noisy (PyTorch's own step
 # has varied by 30% between runs of this script), so ROUNDS > 1 repeats each length's three
 # measurements back to back that many times, one row each, then prints each trainer's median ratio.
-# SIMD=avx2 measures an AVX2-only machine on an AVX-512 one: spar-host built without its `avx512`
-# feature (gemm's AVX2+FMA kernels) and run with SPAR_MAX_SIMD=avx2 (the host's own kernels), and
-# PyTorch with ATen, MKL and oneDNN capped at AVX2. Each row names the level each side used.
+# SIMD=avx2 caps both sides at AVX2, to measure an AVX2-only machine (scripts/simd-cap.sh).
 #   HF=<HF dir of the model> TV=<venv with torch and transformers> [ROUNDS=n] [SIMD=avx2] scripts/bench-dpo.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,28 +17,12 @@ rounds=${ROUNDS:-1}
 ratios=$(mktemp)
 trap 'rm -f "$ratios"' EXIT
 peers=${PEERS:-../shared/bench/peers}
-bin=target/release/spar-host
-torch_env=()
-case "${SIMD:-}" in
-    "") cargo build --release -q ;;
-    avx2)
-        # The AVX2 build beside the default one: cargo keeps both variants' dependencies, so
-        # switching back only relinks.
-        cargo build --release -q -p spar-host --no-default-features
-        cp target/release/spar-host target/release/spar-host-avx2
-        cargo build --release -q
-        bin=target/release/spar-host-avx2
-        export SPAR_MAX_SIMD=avx2
-        torch_env=(ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2) ;;
-    *) echo "SIMD=$SIMD: only avx2 (or unset) is known" >&2; exit 2 ;;
-esac
-lscpu | grep -m1 "Model name" | sed 's/  */ /g'
-echo "spar-host kernels: $("$bin" bench parity --device cpu --dtype f32 | python3 -c "import json,sys; print(json.load(sys.stdin)['simd'])")"
-echo "pytorch kernels:   $(env "${torch_env[@]}" "$TV/bin/python" -c "import torch; print(torch.backends.cpu.get_cpu_capability())")"
+source scripts/simd-cap.sh
+print_machine
 printf '%-6s %-22s %10s %12s %10s\n' tokens trainer step_s peak_rss_mb vs_torch
 for seq in 256 1024; do
   for round in $(seq "$rounds"); do
-    torch=$(cd "$peers" && env "${torch_env[@]}" "$TV/bin/python" -c "
+    torch=$(cd "$peers" && env "${TORCH_ENV[@]}" "$TV/bin/python" -c "
 import json, sys, torch_peer
 torch_peer.bench_dpo(sys.argv[1], int(sys.argv[2]), seq=int(sys.argv[3]))" "$HF" "$runs" "$seq")
     t_step=$(echo "$torch" | python3 -c "import json,sys
@@ -53,7 +35,7 @@ for l in sys.stdin:
     if 'peak_rss_mb' in d: print(round(d['peak_rss_mb']))")
     printf '%-6s %-22s %10.2f %12s %10s\n' "2x$seq" "pytorch (full)" "$t_step" "$t_rss" "1.00"
     for rank in 0 16; do
-        ours=$("$bin" bench dpo --model "$HF" --seq "$seq" --runs "$runs" --lora-rank "$rank" | tail -1)
+        ours=$("$BIN" bench dpo --model "$HF" --seq "$seq" --runs "$runs" --lora-rank "$rank" | tail -1)
         step=$(echo "$ours" | python3 -c "import json,sys; print(json.load(sys.stdin)['dpo_step_s'])")
         rss=$(echo "$ours" | python3 -c "import json,sys; print(round(json.load(sys.stdin)['peak_rss_mb']))")
         name=$([ "$rank" = 0 ] && echo "spar-host (full)" || echo "spar-host (LoRA r$rank)")

@@ -3,15 +3,16 @@
 # the same run on the same machine (the machines are noisy: only a side-by-side ratio holds).
 # Env: TV=<venv with torch + transformers>  HF=<HF dir converted from the demo GGUF by the peers'
 # gguf_llama_to_hf.py>  PEERS=<folder of the peer scripts> (default ../shared/bench/peers)  RUNS=3
+# SIMD=avx2: both sides capped at AVX2, to measure an AVX2-only machine (scripts/simd-cap.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${TV:?set TV to a virtualenv with torch and transformers}" "${HF:?set HF to the converted HF directory}"
 PEERS=${PEERS:-../shared/bench/peers}
 RUNS=${RUNS:-3}
 GGUF=$(scripts/fetch-demo-model.sh)
-cargo build --quiet --release -p spar-host
-BIN=${CARGO_TARGET_DIR:-target}/release/spar-host
+source scripts/simd-cap.sh
 export OMP_NUM_THREADS=2
+print_machine
 
 # Batch 64 is the peer's 8 prompts 8 times over, each with its own seed: spar-host prefills each
 # distinct prompt once (prompt sharing), so it is also measured with sharing off.
@@ -20,9 +21,9 @@ UNSHARED=$(SPAR_HOST_PROMPT_SHARING=off "$BIN" bench generate --model "$GGUF" --
 # Weights stored in bf16 (computing in f32): the peer stays f32; the parity line says whether the
 # batch-1 greedy answer is the f32 model's.
 BF16=$("$BIN" bench generate --model "$GGUF" --runs "$RUNS" --batches 1,8 --dtype bf16 | tail -n 1)
-T1=$("$TV/bin/python" "$PEERS/torch_peer.py" "$HF" gen1 --runs "$RUNS" | grep '"torch.gen1.decode_tok_s"')
-T8=$("$TV/bin/python" "$PEERS/torch_peer.py" "$HF" gen8 --runs "$RUNS" | grep '"torch.gen8.generated_tok_s"')
-T64=$(cd "$PEERS" && "$TV/bin/python" -c "
+T1=$(env "${TORCH_ENV[@]}" "$TV/bin/python" "$PEERS/torch_peer.py" "$HF" gen1 --runs "$RUNS" | grep '"torch.gen1.decode_tok_s"')
+T8=$(env "${TORCH_ENV[@]}" "$TV/bin/python" "$PEERS/torch_peer.py" "$HF" gen8 --runs "$RUNS" | grep '"torch.gen8.generated_tok_s"')
+T64=$(cd "$PEERS" && env "${TORCH_ENV[@]}" "$TV/bin/python" -c "
 import sys, torch_peer
 torch_peer.PROMPTS8 = torch_peer.PROMPTS8 * 8
 torch_peer.bench_gen8(sys.argv[1], int(sys.argv[2]))" "$HF" "$RUNS" | grep '"torch.gen8.generated_tok_s"')
