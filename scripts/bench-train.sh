@@ -8,7 +8,8 @@
 # token lengths, wall seconds, peak RSS and the ratio (> 1: spar-host faster).
 # The pairs are synthetic text from a seeded generator (a speed and memory input, not training
 # data): sequences fill 45-95% of the max length, one pair in ten overruns it (truncated).
-#   HF=<HF model dir> TV=<venv with torch, transformers, trl, datasets> scripts/bench-train.sh [MAX_LENGTHS...]
+# SIMD=avx2 caps both sides at AVX2, to measure an AVX2-only machine (scripts/simd-cap.sh).
+#   HF=<HF model dir> TV=<venv with torch, transformers, trl, datasets> [SIMD=avx2] scripts/bench-train.sh [MAX_LENGTHS...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${HF:?set HF to an HF model directory (e.g. from peers/gguf_llama_to_hf.py)}"
@@ -17,11 +18,11 @@ lengths=("$@")
 [ ${#lengths[@]} -gt 0 ] || lengths=(512 1024)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo build --release -q -p spar-host
-BIN=${CARGO_TARGET_DIR:-target}/release/spar-host
+source scripts/simd-cap.sh
 export OMP_NUM_THREADS=$(nproc)
 trl_version=$("$TV/bin/python" -c "import trl; print(trl.__version__)")
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) vCPUs, $(free -g | awk '/Mem:/{print $2}') GB"
+print_machine
 printf '%-8s %-22s %-24s %8s %12s %9s\n' max_len trainer "tokens min/med/max" wall_s peak_rss_mb vs_trl
 for max_len in "${lengths[@]}"; do
     pairs=$work/pairs-$max_len.jsonl
@@ -73,7 +74,7 @@ PY
     SPAR_CACHE_DIR=$work/cache /usr/bin/time -v "$BIN" train dpo --model "$HF" --pairs "$pairs" \
         --output "$work/ours-$max_len" "${settings[@]}" >"$work/ours.log" 2>"$work/ours.time" \
         || { tail -n 20 "$work/ours.time"; exit 1; }
-    /usr/bin/time -v "$TV/bin/python" scripts/trainers/trl_dpo.py --model "$HF" --data "$pairs" \
+    env "${TORCH_ENV[@]}" /usr/bin/time -v "$TV/bin/python" scripts/trainers/trl_dpo.py --model "$HF" --data "$pairs" \
         --output "$work/trl-$max_len" --beta 0.1 --sft-weight 0.1 --loss-type sigmoid \
         --warmup-ratio 0.1 "${settings[@]}" >"$work/trl.log" 2>"$work/trl.time" \
         || { tail -n 20 "$work/trl.time"; exit 1; }
