@@ -21,8 +21,8 @@ trap 'rm -rf "$work"' EXIT
 source scripts/simd-cap.sh
 export OMP_NUM_THREADS=$(nproc)
 trl_version=$("$TV/bin/python" -c "import trl; print(trl.__version__)")
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) vCPUs, $(free -g | awk '/Mem:/{print $2}') GB"
 print_machine
+echo "$(nproc) vCPUs, $(free -g | awk '/Mem:/{print $2}') GB"
 printf '%-8s %-22s %-24s %8s %12s %9s\n' max_len trainer "tokens min/med/max" wall_s peak_rss_mb vs_trl
 for max_len in "${lengths[@]}"; do
     pairs=$work/pairs-$max_len.jsonl

@@ -21,11 +21,18 @@ impl Kernel {
     /// The fastest kernel this CPU runs, at most the level [`MAX_SIMD_VAR`] names (an unknown
     /// name counts as no cap here; [`Kernel::check_cap`] reports it).
     pub fn detected() -> Kernel {
-        let cap = std::env::var(MAX_SIMD_VAR)
-            .ok()
-            .and_then(|name| Kernel::named(&name))
-            .unwrap_or(Kernel::Avx512);
-        Kernel::best_up_to(cap)
+        let cap = Kernel::cap_from_env().ok().flatten();
+        Kernel::best_up_to(cap.unwrap_or(Kernel::Avx512))
+    }
+
+    /// The level [`MAX_SIMD_VAR`] names, if it is set; an error naming it if it names none.
+    fn cap_from_env() -> std::result::Result<Option<Kernel>, String> {
+        let Ok(name) = std::env::var(MAX_SIMD_VAR) else {
+            return Ok(None);
+        };
+        Kernel::named(&name).map(Some).ok_or_else(|| {
+            format!("{MAX_SIMD_VAR}={name:?} is not a SIMD level: use avx512, avx2 or portable")
+        })
     }
 
     /// The fastest kernel this CPU runs at or below `cap`.
@@ -43,12 +50,7 @@ impl Kernel {
 
     /// An error naming [`MAX_SIMD_VAR`] when it is set to something other than a level's name.
     pub fn check_cap() -> std::result::Result<(), String> {
-        match std::env::var(MAX_SIMD_VAR) {
-            Ok(name) if Kernel::named(&name).is_none() => Err(format!(
-                "{MAX_SIMD_VAR}={name:?} is not a SIMD level: use avx512, avx2 or portable"
-            )),
-            _ => Ok(()),
-        }
+        Kernel::cap_from_env().map(|_| ())
     }
 
     fn named(name: &str) -> Option<Kernel> {
